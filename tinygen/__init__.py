@@ -1,0 +1,16 @@
+"""tinygen: deep generative models from scratch, on NumPy or CuPy, with every gradient checked.
+
+Start reading at ``tinygen/backend.py`` and ``tinygen/autograd.py``; the README gives the order.
+"""
+from . import backend
+from .autograd import AnomalyError, Function, Tensor, detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad
+from . import ops  # noqa: E402  (attaches the arithmetic methods to Tensor)
+from .backend import BackendError, DeviceError, float32, float64, int64, manual_seed
+from .creation import (arange, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand, rand_like,
+                       randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .ops import (abs, cat, clamp, exp, log, logsumexp, matmul, max, mean, min, one_hot, sigmoid, softmax,
+                  sqrt, stack, sum, tanh, var, where)
+from . import nn, optim, viz  # noqa: E402
+
+__version__ = "0.1.0"

@@ -1,0 +1,288 @@
+"""The array backend: the one module of tinygen that imports NumPy or CuPy.
+
+Everything else asks this module for arrays. A reader who wants to know how tinygen runs on a GPU
+needs to read only this page:
+
+* ``xp`` is the *active* array module: NumPy by default, CuPy after ``use("cupy")`` or when the
+  environment variable ``TINYGEN_BACKEND=cupy`` is set before import. Read it as ``backend.xp``
+  (not ``from tinygen.backend import xp``), because ``use`` rebinds it.
+* A device is a string, ``"cpu"`` (NumPy arrays) or ``"gpu"`` (CuPy arrays). Ops never consult
+  ``xp`` for arithmetic: they use the module that owns their inputs (``array_module``), so CPU and
+  GPU tensors can coexist and a mix of the two is caught with a clear error.
+* The few calls that differ between NumPy and CuPy live here once: scatter-add, strided views,
+  moving an array to the host.
+* Every random draw tinygen makes goes through the generators here, so ``manual_seed`` makes a run
+  repeatable (bit for bit on the CPU).
+
+CuPy is optional. Without it (or without a GPU), importing tinygen works; only asking for the GPU
+raises :class:`BackendError`, which says what is missing.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Sequence
+
+import numpy
+
+try:  # CuPy is an optional extra: tinygen[gpu]
+    import cupy as _cupy  # type: ignore[import-not-found]
+
+    _CUPY_IMPORT_ERROR: str | None = None
+except Exception as error:  # ImportError, or a broken CUDA install
+    _cupy = None
+    _CUPY_IMPORT_ERROR = f"{type(error).__name__}: {error}"
+
+np = numpy  # the host module, for code that must run on the CPU (file I/O, plotting)
+xp: Any = numpy  # the active array module
+
+float32 = numpy.float32
+float64 = numpy.float64
+int64 = numpy.int64
+bool_ = numpy.bool_
+
+DEVICES = ("cpu", "gpu")
+
+
+class BackendError(RuntimeError):
+    """The requested backend or device cannot be used on this machine."""
+
+
+class DeviceError(RuntimeError):
+    """Arrays on different devices were combined."""
+
+
+# ------------------------------------------------------------------------------------ devices
+def gpu_status() -> str | None:
+    """Why the GPU cannot be used, or ``None`` when it can."""
+    if _cupy is None:
+        return ("CuPy is not installed (pip install 'tinygen[gpu]' or a cupy-cudaXXx wheel)"
+                f"; the import failed with {_CUPY_IMPORT_ERROR}")
+    try:
+        count = _cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:  # no driver, no device
+        return f"CuPy is installed but no CUDA GPU is usable ({type(error).__name__}: {error})"
+    if count < 1:
+        return "CuPy is installed but no CUDA GPU was found"
+    return None
+
+
+def gpu_available() -> bool:
+    return gpu_status() is None
+
+
+def _require_gpu() -> Any:
+    problem = gpu_status()
+    if problem is not None:
+        raise BackendError(f"the GPU backend was requested, but {problem}")
+    return _cupy
+
+
+def check_device(device: str) -> str:
+    """Normalise a device name ("cpu", "gpu"; "cuda" is accepted as an alias of "gpu")."""
+    if not isinstance(device, str):
+        raise TypeError(f"device must be 'cpu' or 'gpu', got {type(device).__name__} {device!r}")
+    name = device.lower()
+    if name == "cuda" or name.startswith("cuda:"):
+        name = "gpu"
+    if name not in DEVICES:
+        raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
+    return name
+
+
+def use(name: str) -> None:
+    """Select the active backend: "numpy" (or "cpu") or "cupy" (or "gpu")."""
+    global xp
+    key = name.lower() if isinstance(name, str) else name
+    if key in ("numpy", "cpu"):
+        xp = numpy
+    elif key in ("cupy", "gpu", "cuda"):
+        xp = _require_gpu()
+    else:
+        raise ValueError(f"unknown backend {name!r}: expected 'numpy' or 'cupy'")
+
+
+def default_device() -> str:
+    """The device new tensors are created on: the active backend's."""
+    return "cpu" if xp is numpy else "gpu"
+
+
+def device_of(array: Any) -> str:
+    """'cpu' for a NumPy array (or scalar), 'gpu' for a CuPy array."""
+    if _cupy is not None and isinstance(array, _cupy.ndarray):
+        return "gpu"
+    return "cpu"
+
+
+def module_for(device: str) -> Any:
+    """The array module that holds arrays of ``device``."""
+    return _require_gpu() if check_device(device) == "gpu" else numpy
+
+
+def array_module(*arrays: Any) -> Any:
+    """The array module owning ``arrays`` (NumPy unless one of them is a CuPy array)."""
+    if _cupy is not None:
+        for a in arrays:
+            if isinstance(a, _cupy.ndarray):
+                return _cupy
+    return numpy
+
+
+def to_device(array: Any, device: str) -> Any:
+    """Move (copy) ``array`` to ``device``; returns it unchanged when already there."""
+    device = check_device(device)
+    if device == "cpu":
+        return to_host(array)
+    cupy = _require_gpu()
+    return cupy.asarray(array)
+
+
+def to_host(array: Any) -> numpy.ndarray:
+    """A NumPy array with the data of ``array`` (a copy if it lives on the GPU)."""
+    if _cupy is not None and isinstance(array, _cupy.ndarray):
+        return _cupy.asnumpy(array)
+    return numpy.asarray(array)
+
+
+# --------------------------------------------------------------- calls that differ by backend
+def scatter_add(target: Any, indices: Any, values: Any) -> None:
+    """``target[indices] += values`` where repeated indices *accumulate* (in place).
+
+    Plain ``target[idx] += v`` keeps only one of the repeated writes; NumPy spells the
+    accumulating version ``numpy.add.at`` and CuPy ``cupyx.scatter_add``.
+    """
+    if _cupy is not None and isinstance(target, _cupy.ndarray):
+        import cupyx  # type: ignore[import-not-found]
+
+        cupyx.scatter_add(target, indices, values)
+    else:
+        numpy.add.at(target, indices, values)
+
+
+def as_strided(array: Any, shape: Sequence[int], strides: Sequence[int]) -> Any:
+    """A read-only strided view of ``array`` (no copy). Strides are in bytes."""
+    if _cupy is not None and isinstance(array, _cupy.ndarray):
+        return _cupy.lib.stride_tricks.as_strided(array, shape=shape, strides=strides)
+    return numpy.lib.stride_tricks.as_strided(array, shape=shape, strides=strides, writeable=False)
+
+
+def is_float(array: Any) -> bool:
+    """True for floating-point arrays (the only kind that can carry gradients)."""
+    return numpy.issubdtype(array.dtype, numpy.floating)
+
+
+def tiny_exponent(dtype: Any) -> float:
+    """The most negative ``a`` for which ``exp(a)`` is still a normal number of ``dtype``.
+
+    Below it ``exp`` underflows, which NumPy reports as an error under ``errstate(all="raise")``;
+    the stable losses use this to return an exact 0 instead.
+    """
+    return float(numpy.log(numpy.finfo(dtype).tiny)) + 1.0
+
+
+# ------------------------------------------------------------------------------------- random
+class _Generators:
+    """The random generators behind every draw: one for the CPU, one (lazily) for the GPU."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed(seed)
+
+    def seed(self, seed: int | None) -> None:
+        self.cpu = numpy.random.Generator(numpy.random.PCG64(seed))
+        self._seed = seed
+        self._gpu = None
+
+    @property
+    def gpu(self) -> Any:
+        if self._gpu is None:
+            cupy = _require_gpu()
+            self._gpu = cupy.random.RandomState(self._seed)
+        return self._gpu
+
+
+_rng = _Generators()
+
+
+def manual_seed(seed: int) -> None:
+    """Seed every random draw tinygen makes, on the CPU and on the GPU."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, numpy.integer)) or seed < 0:
+        raise ValueError(f"manual_seed expects a non-negative integer, got {seed!r}")
+    _rng.seed(int(seed))
+
+
+def get_rng_state() -> str:
+    """The CPU generator's state as a JSON string (storable in a checkpoint without pickle)."""
+    return json.dumps(_rng.cpu.bit_generator.state)
+
+
+def set_rng_state(state: str) -> None:
+    """Restore a state returned by :func:`get_rng_state`."""
+    if not isinstance(state, str):
+        raise TypeError(f"set_rng_state expects the JSON string from get_rng_state, got {type(state).__name__}")
+    _rng.cpu.bit_generator.state = json.loads(state)
+
+
+def _shape(shape: Any) -> tuple[int, ...]:
+    if isinstance(shape, (int, numpy.integer)):
+        return (int(shape),)
+    return tuple(int(s) for s in shape)
+
+
+def randn(shape: Any, dtype: Any = float32, device: str = "cpu") -> Any:
+    """Standard normal samples."""
+    if check_device(device) == "gpu":
+        return _rng.gpu.standard_normal(_shape(shape), dtype=dtype)
+    return _rng.cpu.standard_normal(_shape(shape), dtype=dtype)
+
+
+def rand(shape: Any, dtype: Any = float32, device: str = "cpu") -> Any:
+    """Uniform samples on [0, 1)."""
+    if check_device(device) == "gpu":
+        return _rng.gpu.random_sample(_shape(shape), dtype=dtype)
+    return _rng.cpu.random(_shape(shape), dtype=dtype)
+
+
+def uniform(low: float, high: float, shape: Any, dtype: Any = float32, device: str = "cpu") -> Any:
+    """Uniform samples on [low, high)."""
+    u = rand(shape, dtype, device)
+    return (low + (high - low) * u).astype(dtype, copy=False)
+
+
+def randint(low: int, high: int, shape: Any, device: str = "cpu") -> Any:
+    """Integers uniform on [low, high), int64."""
+    if check_device(device) == "gpu":
+        return _rng.gpu.randint(low, high, size=_shape(shape), dtype=int64)
+    return _rng.cpu.integers(low, high, size=_shape(shape), dtype=int64)
+
+
+def permutation(n: int, device: str = "cpu") -> Any:
+    """A random permutation of range(n), int64."""
+    if check_device(device) == "gpu":
+        return _rng.gpu.permutation(n).astype(int64)
+    return _rng.cpu.permutation(n).astype(int64)
+
+
+def host_generator() -> numpy.random.Generator:
+    """The seeded CPU generator, for host-side code (data sets, shuffling)."""
+    return _rng.cpu
+
+
+# ------------------------------------------------------------------------------ start-up choice
+def _from_environment() -> None:
+    choice = os.environ.get("TINYGEN_BACKEND", "").strip()
+    if choice:
+        use(choice)
+
+
+_from_environment()
+
+
+def quiet_underflow() -> Any:
+    """A context in which underflow to 0 is not an error.
+
+    ``exp(-10000)`` is exactly representable as 0.0 to within the precision of any float type;
+    NumPy still reports it as an underflow, which ``errstate(all="raise")`` turns into an error.
+    The stable losses and activations compute inside this context; overflow and invalid
+    operations (the real errors) still raise.
+    """
+    return numpy.errstate(under="ignore")

@@ -1,0 +1,8 @@
+"""``tinygen.nn.functional`` (imported as ``F``): every differentiable op, as in
+``torch.nn.functional``. The ops themselves live in ``tinygen/ops/``, one family per file."""
+from ..ops import (abs, add, argmax, argmin, binary_cross_entropy_with_logits, broadcast_to, cat,  # noqa: F401
+                   clamp, clip, clone, concatenate, cross_entropy, div, dropout, exp, expand,
+                   flatten, leaky_relu, linear, log, log_sigmoid, log_softmax, logsumexp, matmul,
+                   max, mean, min, mse_loss, mul, neg, nll_loss, one_hot, permute, pow, relu,
+                   reshape, sigmoid, softmax, softplus, sqrt, squeeze, stack, std, sub, sum, sum_to,
+                   tanh, transpose, unflatten, unsqueeze, var, view, where)

@@ -1,0 +1,19 @@
+"""Dropout: zero each element with probability p during training, scale the rest by 1 / (1 - p)
+so the expected value is unchanged (inverted dropout, as in PyTorch)."""
+from __future__ import annotations
+
+from .. import backend as B
+from ..autograd import Tensor
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must lie in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    keep = B.rand(x.shape, dtype=x.dtype, device=x.device) >= p
+    # y = x * m / (1 - p),  m ~ Bernoulli(1 - p); dy/dx = m / (1 - p) (a constant mask)
+    mask = keep.astype(x.dtype) * (1.0 / (1.0 - p))
+    return x * Tensor._make(mask.astype(x.dtype, copy=False))

@@ -1,0 +1,325 @@
+"""Ops that move elements around without changing them: reshape, permute, indexing, cat,
+stack, where, and moves between devices and dtypes.
+
+Their backward moves the gradient back the same way: reshape it back, permute it back, scatter
+it into the indexed places (adding where an index repeats).
+"""
+from __future__ import annotations
+
+import builtins
+from typing import Any, Sequence
+
+from .. import backend as B
+from ..autograd import Function, Tensor
+from .broadcast import broadcast_to, sum_to
+
+
+class Reshape(Function):
+    """y = x with a new shape (same elements, same order)."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+    def forward(self, x: Any) -> Any:
+        self.x_shape = x.shape
+        try:
+            return x.reshape(self.shape)
+        except ValueError:
+            raise ValueError(f"reshape: cannot view a tensor of shape {x.shape} ({x.size} elements) "
+                             f"as shape {self.shape}") from None
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy.reshape(self.x_shape)
+
+
+def _shape_arg(shape: Sequence[Any]) -> tuple[int, ...]:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(s) for s in shape)
+
+
+def reshape(x: Tensor, *shape: Any) -> Tensor:
+    target = _shape_arg(shape)
+    if target == x.shape:
+        return x
+    return Reshape(target)(x)
+
+
+view = reshape
+
+
+class Permute(Function):
+    """y = x with its axes reordered: y.shape[i] == x.shape[dims[i]]."""
+
+    def __init__(self, dims: tuple[int, ...]) -> None:
+        self.dims = dims
+
+    def forward(self, x: Any) -> Any:
+        return x.transpose(self.dims)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        # undo the permutation: the inverse of dims
+        inverse = tuple(sorted(range(len(self.dims)), key=self.dims.__getitem__))
+        return Permute(inverse)(gy)
+
+
+def permute(x: Tensor, *dims: Any) -> Tensor:
+    order = _shape_arg(dims)
+    if sorted(d % builtins.max(x.ndim, 1) for d in order) != list(range(x.ndim)):
+        raise ValueError(f"permute: {order} is not a permutation of the {x.ndim} dims of shape {x.shape}")
+    return Permute(tuple(d % x.ndim for d in order))(x)
+
+
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    for d in (dim0, dim1):
+        if not -x.ndim <= d < x.ndim:
+            raise IndexError(f"transpose: dim {d} is out of range for shape {x.shape}")
+    order = list(range(x.ndim))
+    order[dim0], order[dim1] = order[dim1], order[dim0]
+    return Permute(tuple(order))(x)
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    if x.ndim == 0:
+        return reshape(x, 1)
+    start, end = start_dim % x.ndim, end_dim % x.ndim
+    size = 1
+    for s in x.shape[start:end + 1]:
+        size *= s
+    return reshape(x, x.shape[:start] + (size,) + x.shape[end + 1:])
+
+
+def unflatten(x: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
+    d = dim % x.ndim
+    return reshape(x, x.shape[:d] + tuple(sizes) + x.shape[d + 1:])
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    d = dim % (x.ndim + 1)
+    return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
+
+
+def squeeze(x: Tensor, dim: int | None = None) -> Tensor:
+    if dim is None:
+        return reshape(x, tuple(s for s in x.shape if s != 1))
+    d = dim % builtins.max(x.ndim, 1)
+    if x.ndim == 0 or x.shape[d] != 1:
+        return x
+    return reshape(x, x.shape[:d] + x.shape[d + 1:])
+
+
+def expand(x: Tensor, *sizes: Any) -> Tensor:
+    target = list(_shape_arg(sizes))
+    lead = len(target) - x.ndim
+    for i in range(x.ndim):
+        if target[lead + i] == -1:
+            target[lead + i] = x.shape[i]
+    return broadcast_to(x, tuple(target))
+
+
+def _clean_index(index: Any) -> Any:
+    """Turn tensors inside an index into arrays (integer or boolean masks)."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(_clean_index(i) for i in index)
+    if isinstance(index, list):
+        return B.np.asarray(index)
+    return index
+
+
+def _is_basic(index: Any) -> bool:
+    """True when ``index`` only slices (no integer or boolean arrays, so no repeats)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in parts)
+
+
+class GetItem(Function):
+    """y = x[index] (slicing, integer and boolean array indexing)."""
+
+    def __init__(self, index: Any) -> None:
+        self.index = index
+
+    def forward(self, x: Any) -> Any:
+        try:
+            return x[self.index]
+        except IndexError as error:
+            raise IndexError(f"indexing a tensor of shape {x.shape}: {error}") from None
+
+    def backward(self, gy: Tensor) -> Tensor:
+        (x,) = self.inputs
+        # each selected element receives its upstream gradient; repeats add up
+        return GetItemGrad(self.index, x.shape)(gy)
+
+
+class GetItemGrad(Function):
+    """gx = zeros(x_shape) with gy scattered (added) into the places ``index`` selects."""
+
+    def __init__(self, index: Any, x_shape: tuple[int, ...]) -> None:
+        self.index, self.x_shape = index, x_shape
+
+    def forward(self, gy: Any) -> Any:
+        gx = B.array_module(gy).zeros(self.x_shape, dtype=gy.dtype)
+        if _is_basic(self.index):
+            gx[self.index] = gy
+        else:
+            B.scatter_add(gx, self.index, gy)
+        return gx
+
+    def backward(self, ggx: Tensor) -> Tensor:
+        # the scatter is linear; its adjoint is the gather x[index]
+        return GetItem(self.index)(ggx)
+
+
+def getitem(x: Tensor, index: Any) -> Tensor:
+    return GetItem(_clean_index(index))(x)
+
+
+class Cat(Function):
+    """y = the inputs joined along ``axis``."""
+
+    def __init__(self, axis: int) -> None:
+        self.axis = axis
+
+    def forward(self, *xs: Any) -> Any:
+        return B.array_module(*xs).concatenate(xs, axis=self.axis)
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
+        # each input gets back its own slice of the gradient
+        grads, start = [], 0
+        for x in self.inputs:
+            stop = start + x.shape[self.axis]
+            index = (slice(None),) * self.axis + (slice(start, stop),)
+            grads.append(GetItem(index)(gy) if x.requires_grad else None)
+            start = stop
+        return tuple(grads)
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    first = tensors[0]
+    if first.ndim == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack")
+    axis = dim % first.ndim
+    for i, t in enumerate(tensors):
+        if t.ndim != first.ndim or any(a != b for k, (a, b) in enumerate(zip(t.shape, first.shape)) if k != axis):
+            raise ValueError(f"cat: tensor {i} has shape {t.shape}, which does not match tensor 0's "
+                             f"shape {first.shape} outside dim {dim}")
+    return Cat(axis)(*tensors)
+
+
+concatenate = cat
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    for i, t in enumerate(tensors):
+        if t.shape != tensors[0].shape:
+            raise ValueError(f"stack: tensor {i} has shape {t.shape} but tensor 0 has {tensors[0].shape}")
+    # stack = cat of the inputs, each with a new axis of size 1 at dim
+    return cat([unsqueeze(t, dim) for t in tensors], dim)
+
+
+class Where(Function):
+    """z = x where condition holds, else y (condition is a constant boolean array)."""
+
+    def __init__(self, condition: Any) -> None:
+        self.condition = condition
+
+    def forward(self, x: Any, y: Any) -> Any:
+        return B.array_module(x, y).where(self.condition, x, y)
+
+    def backward(self, gz: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        x, y = self.inputs
+        zero = Tensor._make(B.array_module(gz.data).zeros((), dtype=gz.dtype))
+        # dz/dx = 1 where the condition holds, dz/dy = 1 elsewhere
+        gx = sum_to(Where(self.condition)(gz, zero), x.shape) if x.requires_grad else None
+        gy = sum_to(Where(self.condition)(zero, gz), y.shape) if y.requires_grad else None
+        return gx, gy
+
+
+def where(condition: Any, x: Any, y: Any) -> Tensor:
+    cond = condition.data if isinstance(condition, Tensor) else condition
+    if not hasattr(cond, "dtype") or cond.dtype != bool:
+        cond = B.array_module(cond).asarray(cond).astype(bool)
+    return Where(cond)(x, y)
+
+
+class Copy(Function):
+    """y = a copy of x"""
+
+    def forward(self, x: Any) -> Any:
+        return x.copy()
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy
+
+
+def clone(x: Tensor) -> Tensor:
+    return Copy()(x)
+
+
+class ToDevice(Function):
+    """y = x on another device; the gradient travels back to x's device."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+
+    def forward(self, x: Any) -> Any:
+        self.source = B.device_of(x)
+        return B.to_device(x, self.device)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return ToDevice(self.source)(gy)
+
+
+def to_device(x: Tensor, device: str) -> Tensor:
+    device = B.check_device(device)
+    if x.device == device:
+        return x
+    out = ToDevice(device)(x)
+    if x.is_leaf and not out.requires_grad:
+        out.requires_grad = x.requires_grad
+    return out
+
+
+class ToDtype(Function):
+    """y = x converted to another floating dtype; the gradient is converted back."""
+
+    def __init__(self, dtype: Any) -> None:
+        self.dtype = dtype
+
+    def forward(self, x: Any) -> Any:
+        self.source = x.dtype
+        return x.astype(self.dtype)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return ToDtype(self.source)(gy)
+
+
+def to_dtype(x: Tensor, dtype: Any) -> Tensor:
+    if x.dtype == dtype:
+        return x
+    if not B.np.issubdtype(B.np.dtype(dtype), B.np.floating):
+        return Tensor._make(x.data.astype(dtype))  # integer results carry no gradient
+    return ToDtype(dtype)(x)
+
+
+def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
+    """(...) integer class labels -> (..., num_classes) int64 indicator (no gradient)."""
+    data = x.data if isinstance(x, Tensor) else x
+    xp = B.array_module(data)
+    data = xp.asarray(data)
+    if not xp.issubdtype(data.dtype, xp.integer):
+        raise TypeError(f"one_hot: expected integer class labels, got dtype {data.dtype}")
+    if num_classes == -1:
+        num_classes = int(data.max()) + 1 if data.size else 0
+    if data.size and (int(data.min()) < 0 or int(data.max()) >= num_classes):
+        raise ValueError(f"one_hot: labels must lie in [0, {num_classes}), got values from "
+                         f"{int(data.min())} to {int(data.max())}")
+    eye = xp.eye(num_classes, dtype=B.int64)
+    return Tensor._make(eye[data])
