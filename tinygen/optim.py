@@ -66,6 +66,15 @@ class Optimizer:
     def step(self) -> None:
         raise NotImplementedError
 
+    def _scratch(self, p: Tensor) -> Any:
+        """A work buffer shaped like ``p``, kept between steps (not part of the saved state):
+        updating in place through it avoids allocating several temporaries per parameter."""
+        buffers = self.__dict__.setdefault("_buffers", {})
+        work = buffers.get(id(p))
+        if work is None or work.shape != p.shape or work.dtype != p.dtype or B.device_of(work) != p.device:
+            work = buffers[id(p)] = B.array_module(p.data).empty_like(p.data)
+        return work
+
     def state_dict(self) -> dict[str, Any]:
         """{'state': {index: {name: array or number}}, 'param_groups': [hyperparameters]} (host copies)."""
         state = {i: {k: (B.to_host(v).copy() if hasattr(v, "shape") else v) for k, v in s.items()}
@@ -141,19 +150,24 @@ class Adam(Optimizer):
                 state["exp_avg_sq"] = xp.zeros_like(p.data)
             state["step"] += 1
             t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+            work = self._scratch(p)  # one reusable buffer: no temporaries the size of p
             # m_t = beta1 m_{t-1} + (1 - beta1) g_t
             m *= beta1
-            m += (1 - beta1) * g
+            xp.multiply(g, 1 - beta1, out=work)
+            m += work
             # v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
             v *= beta2
-            v += (1 - beta2) * (g * g)
+            xp.multiply(g, g, out=work)
+            work *= 1 - beta2
+            v += work
             # theta_t = theta_{t-1} - lr m_hat / (sqrt(v_hat) + eps), with
             # m_hat = m / (1 - beta1^t) and sqrt(v_hat) = sqrt(v) / sqrt(1 - beta2^t)
-            step_size = lr / (1 - beta1 ** t)
-            denom = xp.sqrt(v)
-            denom *= 1 / math.sqrt(1 - beta2 ** t)
-            denom += eps
-            p.data -= step_size * (m / denom)
+            xp.sqrt(v, out=work)
+            work *= 1 / math.sqrt(1 - beta2 ** t)
+            work += eps
+            xp.divide(m, work, out=work)
+            work *= lr / (1 - beta1 ** t)
+            p.data -= work
 
 
 class RMSprop(Optimizer):
@@ -176,8 +190,13 @@ class RMSprop(Optimizer):
             v = state["square_avg"]
             # v_t = alpha v_{t-1} + (1 - alpha) g_t^2
             v *= alpha
-            v += (1 - alpha) * (g * g)
-            update = g / (xp.sqrt(v) + eps)
+            work = self._scratch(p)
+            xp.multiply(g, g, out=work)
+            work *= 1 - alpha
+            v += work
+            xp.sqrt(v, out=work)
+            work += eps
+            update = xp.divide(g, work, out=work)
             if mu:
                 b = state["momentum_buffer"]
                 b *= mu
