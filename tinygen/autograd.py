@@ -435,7 +435,11 @@ def _run_backward(outputs: Sequence[Tensor], seeds: Sequence[Tensor], inputs: Se
             gy = pending.pop(id(fn), None)
             if gy is None:
                 continue
-            grads = fn.backward(gy)
+            try:
+                grads = fn.backward(gy)
+            except AnomalyError as error:  # an op inside this backward: name the op being differentiated
+                raise AnomalyError(f"{fn.describe()} produced NaN or inf in its backward pass "
+                                   f"(inside it, {error})") from None
             if not isinstance(grads, tuple):
                 grads = (grads,)
             for t, g in zip(fn.inputs, grads):

@@ -30,7 +30,9 @@ def _prepare(inputs: Sequence[Any]) -> list[Any]:
     prepared = []
     for x in inputs:
         if isinstance(x, Tensor) and B.is_float(x.data):
-            t = Tensor._make(x.data.astype(B.float64, copy=True), False)
+            # C order: the check perturbs elements through a reshape(-1) view, which would be a
+            # copy (so a no-op) for a transposed or Fortran-ordered input
+            t = Tensor._make(x.data.astype(B.float64, order="C", copy=True), False)
             t.requires_grad = x.requires_grad
             prepared.append(t)
         else:
@@ -40,8 +42,8 @@ def _prepare(inputs: Sequence[Any]) -> list[Any]:
 
 def _directional_value(fn: Callable[..., Any], inputs: Sequence[Any], us: Sequence[Any],
                        record: bool) -> float:
-    """<u, f(x)>, summed over every output (``record``: keep the graph, needed when ``fn`` itself
-    differentiates, as in gradgradcheck)."""
+    """<u, f(x)>, summed over every output (``record``: keep grad mode on, needed when ``fn`` itself
+    differentiates, as a gradient penalty or gradgradcheck's first-order function does)."""
     with _GradMode(record):
         outs = _as_tuple(fn(*inputs))
     return float(sum(float((o.data * u).sum()) for o, u in zip(outs, us) if o is not None))
@@ -49,7 +51,7 @@ def _directional_value(fn: Callable[..., Any], inputs: Sequence[Any], us: Sequen
 
 def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e-6, atol: float = 1e-5,
               rtol: float = 1e-3, seed: int = 0, raise_exception: bool = True,
-              _record: bool = False) -> bool:
+              _record: bool = True) -> bool:
     """Check the gradients of ``fn`` with respect to every input tensor that requires grad.
 
     ``fn`` must be deterministic (seed any dropout inside it). On a mismatch a

@@ -6,3 +6,5 @@ from ..ops import (abs, add, argmax, argmin, binary_cross_entropy_with_logits, b
                    max, mean, min, mse_loss, mul, neg, nll_loss, one_hot, permute, pow, relu,
                    reshape, sigmoid, softmax, softplus, sqrt, squeeze, stack, std, sub, sum, sum_to,
                    tanh, transpose, unflatten, unsqueeze, var, view, where)
+from ..ops import (avg_pool2d, batch_norm, conv2d, conv2d_weight, conv_transpose2d, dropout2d,  # noqa: F401,E402
+                   embedding, interpolate, max_pool2d, pad, upsample)

@@ -94,3 +94,25 @@ def default_layer_init_(weight: Tensor, bias: Tensor | None) -> None:
         fan_in, _ = fan_in_and_fan_out(weight)
         bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
         uniform_(bias, -bound, bound)
+
+
+def dcgan_init_(module: Any) -> Any:
+    """DCGAN's initialisation (Radford et al., 2015, section 4): every convolution, transposed
+    convolution and linear weight ~ N(0, 0.02), batch-norm gamma ~ N(1, 0.02), all biases 0.
+
+    Use as ``model.apply(dcgan_init_)`` or ``dcgan_init_(model)`` (which walks every submodule).
+    """
+    from .conv import Conv2d, ConvTranspose2d
+    from .layers import Linear
+    from .normalization import BatchNorm1d, BatchNorm2d
+
+    for m in module.modules():
+        if isinstance(m, (Conv2d, ConvTranspose2d, Linear)):
+            normal_(m.weight, 0.0, 0.02)
+        elif isinstance(m, (BatchNorm1d, BatchNorm2d)) and m.weight is not None:
+            normal_(m.weight, 1.0, 0.02)
+        else:
+            continue
+        if m.bias is not None:
+            zeros_(m.bias)
+    return module

@@ -51,14 +51,21 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() "
                                  f"before assigning {name!r}")
-        for table in (self._parameters, self._buffers, self._modules):
-            table.pop(name, None)
         if isinstance(value, Parameter):
-            self._parameters[name] = value
+            kind = self._parameters
         elif isinstance(value, Module):
-            self._modules[name] = value
+            kind = self._modules
         elif name in self.__dict__.get("_buffer_names", ()):
-            self._buffers[name] = value
+            kind = self._buffers
+        else:
+            kind = None
+        # a name lives in one table; assigning it again keeps its place in the order (as in
+        # PyTorch), so parameters() -- and the optimiser state indexed by it -- keeps its order
+        for table in (self._parameters, self._buffers, self._modules):
+            if table is not kind:
+                table.pop(name, None)
+        if kind is not None:
+            kind[name] = value
         object.__setattr__(self, name, value)
 
     def register_buffer(self, name: str, tensor: Tensor | None) -> None:

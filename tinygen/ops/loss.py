@@ -87,7 +87,7 @@ def nll_loss(log_probs: Tensor, target: Tensor, reduction: str = "mean",
     """l = -log p(target) from log-probabilities of shape (N, C) and integer targets (N,)."""
     _check("nll_loss", reduction, log_probs=log_probs)
     xp = B.array_module(log_probs.data)
-    labels = target.data if isinstance(target, Tensor) else xp.asarray(target)
+    labels = xp.asarray(target.data if isinstance(target, Tensor) else target)
     if not xp.issubdtype(labels.dtype, xp.integer):
         raise TypeError(f"nll_loss: target must hold integer class indices, got dtype {labels.dtype}")
     if log_probs.ndim != 2 or labels.shape != log_probs.shape[:1]:
@@ -123,6 +123,18 @@ def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean",  # noq
         _check("cross_entropy", reduction, target=target)
         # l = -sum_c t_c log p_c
         return _reduce(-(target * logp).sum(1), reduction)
+    # check class targets here, so the error names cross_entropy and the shapes the caller passed
+    # (a (5, 2) target for (2, C, 5) logits would otherwise be flattened and silently mispaired)
+    labels = target.data if isinstance(target, Tensor) else B.array_module(input.data).asarray(target)
+    expected = input.shape[:1] + input.shape[2:]
+    if labels.shape != expected:
+        raise ValueError(f"cross_entropy: class targets for logits of shape {input.shape} must have shape "
+                         f"{expected}, got {labels.shape}")
+    used = labels[labels != ignore_index]
+    if B.np.issubdtype(labels.dtype, B.np.integer) and used.size and (
+            int(used.min()) < 0 or int(used.max()) >= input.shape[1]):
+        raise ValueError(f"cross_entropy: target classes must lie in [0, {input.shape[1]}) (or equal "
+                         f"ignore_index={ignore_index}), got values from {int(used.min())} to {int(used.max())}")
     if input.ndim > 2:  # move the class axis last and fold the rest into the batch
         c = input.shape[1]
         logp = reshape(permute(logp, 0, *range(2, input.ndim), 1), -1, c)

@@ -167,6 +167,7 @@ class LogSumExp(Function):
         xp = B.array_module(x)
         m = x.max(axis=self.axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)  # all -inf along an axis: keep the result -inf, not NaN
+        self.m = m
         with B.quiet_underflow():
             y = m + xp.log(xp.exp(x - m).sum(axis=self.axes, keepdims=True))
         return y if self.keepdim else y.squeeze(self.axes)
@@ -175,9 +176,11 @@ class LogSumExp(Function):
         from .arithmetic import exp
         (x,) = self.inputs
         keep = _keepdim_shape(x.shape, self.axes)
-        y = self.output
-        # dy/dx_i = exp(x_i - y) = softmax(x)_i
-        return gy.reshape(keep) * exp(x - y.reshape(keep))
+        # dy/dx_i = exp(x_i - y) = softmax(x)_i, evaluated as exp((x_i - m) - logsumexp(x - m)):
+        # y itself is rounded at the scale of |x| (by ~1e-3 at |x| = 1e4 in float32), and exp(x - y)
+        # would carry that error into the gradient; the shifted logsumexp is small and accurate
+        shifted = x - Tensor._make(self.m)
+        return gy.reshape(keep) * exp(shifted - LogSumExp(self.axes, True)(shifted))
 
 
 def logsumexp(x: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:

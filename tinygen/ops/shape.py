@@ -117,14 +117,15 @@ def expand(x: Tensor, *sizes: Any) -> Tensor:
     return broadcast_to(x, tuple(target))
 
 
-def _clean_index(index: Any) -> Any:
-    """Turn tensors inside an index into arrays (integer or boolean masks)."""
+def _clean_index(index: Any, xp: Any) -> Any:
+    """Turn tensors and lists inside an index into arrays of the indexed tensor's module
+    (integer arrays or boolean masks; CuPy indexes only with CuPy arrays)."""
     if isinstance(index, Tensor):
-        return index.data
+        index = index.data
     if isinstance(index, tuple):
-        return tuple(_clean_index(i) for i in index)
-    if isinstance(index, list):
-        return B.np.asarray(index)
+        return tuple(_clean_index(i, xp) for i in index)
+    if isinstance(index, list) or (hasattr(index, "dtype") and B.array_module(index) is not xp):
+        return xp.asarray(index)
     return index
 
 
@@ -172,7 +173,7 @@ class GetItemGrad(Function):
 
 
 def getitem(x: Tensor, index: Any) -> Tensor:
-    return GetItem(_clean_index(index))(x)
+    return GetItem(_clean_index(index, B.array_module(x.data)))(x)
 
 
 class Cat(Function):

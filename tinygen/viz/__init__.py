@@ -1,4 +1,7 @@
-"""Pictures: the computation graph (``graph``, ``render_graph``)."""
+"""Pictures: the computation graph (``graph``, ``render_graph``) and plots of samples and training
+(``sample_grid``, ``scatter_2d``, ``density_1d``, ``loss_curves``, ``animate``)."""
 from .graph import graph, render_graph
+from .plots import animate, density_1d, image_mosaic, loss_curves, sample_grid, scatter_2d
 
-__all__ = ["graph", "render_graph"]
+__all__ = ["animate", "density_1d", "graph", "image_mosaic", "loss_curves", "render_graph", "sample_grid",
+           "scatter_2d"]

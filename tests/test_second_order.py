@@ -1,0 +1,181 @@
+"""Second-order gradients: every op a gradient penalty can pass through, by ``gradgradcheck``
+(finite differences of the first-order gradient, itself computed with ``create_graph=True``), and
+an end-to-end WGAN-GP penalty differentiated with respect to the critic's parameters.
+
+Inputs stay away from kinks (ReLU at 0, clamp bounds) and from log/sqrt of non-positive numbers.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+import tinygen
+import tinygen.nn.functional as F
+from tinygen import Tensor, gradcheck, gradgradcheck, nn
+
+
+def leaf(array: Any) -> Tensor:
+    return tinygen.tensor(np.asarray(array, dtype=np.float64), requires_grad=True)
+
+
+RNG = np.random.default_rng(0)
+NORMAL = RNG.normal(0.0, 1.0, (2, 3))
+POSITIVE = RNG.uniform(0.5, 2.0, (2, 3))
+NONZERO = RNG.uniform(0.2, 2.0, (2, 3)) * np.array([[1, -1, 1], [-1, 1, -1]])
+OTHER = RNG.normal(0.0, 1.0, (2, 3))
+ROW = RNG.uniform(0.5, 2.0, (3,))
+
+ONE_INPUT: dict[str, tuple[Callable[[Any], Any], np.ndarray]] = {
+    # name: (op, input), input shape (2, 3)
+    "neg": (lambda x: -x, NORMAL),
+    "exp": (tinygen.exp, NORMAL),
+    "log": (tinygen.log, POSITIVE),
+    "sqrt": (tinygen.sqrt, POSITIVE),
+    "abs": (tinygen.abs, NONZERO),
+    "pow_2": (lambda x: x ** 2, NORMAL),
+    "pow_3": (lambda x: x ** 3, NORMAL),
+    "pow_minus_half": (lambda x: x ** -0.5, POSITIVE),
+    "number_to_the_tensor": (lambda x: 3.0 ** x, NORMAL),
+    "clamp": (lambda x: tinygen.clamp(x, -0.1, 0.1) + x * x, NONZERO),
+    "relu": (lambda x: F.relu(x) * x, NONZERO),
+    "leaky_relu": (lambda x: F.leaky_relu(x, 0.2) * x, NONZERO),
+    "sigmoid": (F.sigmoid, NORMAL),
+    "tanh": (F.tanh, NORMAL),
+    "softplus": (F.softplus, NORMAL),
+    "softplus_beta": (lambda x: F.softplus(x, beta=3.0), NORMAL),
+    "log_sigmoid": (F.log_sigmoid, NORMAL),
+    "sum": (lambda x: (x * x).sum(1), NORMAL),
+    "sum_keepdim": (lambda x: (x * x).sum(0, keepdim=True), NORMAL),
+    "mean": (lambda x: (x * x).mean(), NORMAL),
+    "var": (lambda x: x.var(1), NORMAL),
+    "var_biased_all": (lambda x: x.var(unbiased=False), NORMAL),
+    "max_dim": (lambda x: (x * x).max(1).values, NORMAL),
+    "max_all": (lambda x: (x * x).max(), NORMAL),
+    "min_dim": (lambda x: (x * x).min(0).values, NORMAL),
+    "reshape": (lambda x: (x * x).reshape(3, 2), NORMAL),
+    "permute": (lambda x: (x * x).permute(1, 0), NORMAL),
+    "transpose": (lambda x: (x * x).transpose(0, 1), NORMAL),
+    "getitem_slice": (lambda x: (x * x)[:, 1:], NORMAL),
+    "getitem_repeats": (lambda x: (x * x)[:, tinygen.tensor([2, 0, 2])], NORMAL),
+    "getitem_mask": (lambda x: (x * x)[tinygen.tensor(NORMAL > 0)], NORMAL),
+    "cat": (lambda x: tinygen.cat([x * x, x.exp()], 1), NORMAL),
+    "stack": (lambda x: tinygen.stack([x * x, x], 0), NORMAL),
+    "where": (lambda x: tinygen.where(tinygen.tensor(OTHER > 0), x * x, x.exp()), NORMAL),
+    "expand": (lambda x: (x[:, :1] * x[:, :1]).expand(2, 3), NORMAL),
+    "logsumexp": (lambda x: tinygen.logsumexp(x, 1), NORMAL),
+    "logsumexp_all": (lambda x: tinygen.logsumexp(x), NORMAL),
+    "softmax": (lambda x: F.softmax(x, 1), NORMAL),
+    "softmax_dim0": (lambda x: F.softmax(x, 0), NORMAL),
+    "log_softmax": (lambda x: F.log_softmax(x, -1), NORMAL),
+}
+
+
+@pytest.mark.parametrize("name", list(ONE_INPUT))
+def test_second_order_gradient_of_single_input_op_matches_finite_differences(backend: str, name: str) -> None:
+    op, a = ONE_INPUT[name]
+    assert gradgradcheck(op, [leaf(a)])
+
+
+TWO_INPUTS: dict[str, tuple[Callable[[Any, Any], Any], np.ndarray, np.ndarray]] = {
+    # name: (op, x, y); y broadcasts where its shape is (3,)
+    "add": (lambda x, y: (x + y) * x, NORMAL, ROW),
+    "sub": (lambda x, y: (x - y) * y, NORMAL, ROW),
+    "mul": (lambda x, y: x * y, NORMAL, ROW),
+    "div": (lambda x, y: x / y, NORMAL, ROW),
+    "pow_tensor_exponent": (lambda x, y: x ** y, POSITIVE, OTHER),
+    "matmul": (lambda x, y: x @ y, NORMAL, RNG.normal(size=(3, 2))),
+    "matmul_batched_broadcast": (lambda x, y: tinygen.matmul(x, y), RNG.normal(size=(2, 1, 2, 3)),
+                                 RNG.normal(size=(2, 3, 2))),
+    "matmul_vector": (lambda x, y: x @ y, NORMAL, ROW),
+    "linear_no_bias": (lambda x, W: F.linear(x, W), NORMAL, RNG.normal(size=(4, 3))),
+    "linear_3d_input": (lambda x, W: F.linear(x, W), RNG.normal(size=(2, 2, 3)), RNG.normal(size=(4, 3))),
+    "mse_loss": (lambda x, t: F.mse_loss(x, t), NORMAL, OTHER),
+    "bce_with_logits": (lambda x, t: F.binary_cross_entropy_with_logits(x, t), NORMAL,
+                        RNG.uniform(0.1, 0.9, (2, 3))),
+    "cross_entropy_probability_targets": (lambda x, t: F.cross_entropy(x, t), NORMAL,
+                                          np.exp(OTHER) / np.exp(OTHER).sum(1, keepdims=True)),
+}
+
+
+@pytest.mark.parametrize("name", list(TWO_INPUTS))
+def test_second_order_gradient_of_two_input_op_matches_finite_differences(backend: str, name: str) -> None:
+    op, a, b = TWO_INPUTS[name]
+    assert gradgradcheck(op, [leaf(a), leaf(b)])
+
+
+def test_second_order_gradient_of_linear_with_bias(backend: str) -> None:
+    x, W, b = leaf(NORMAL), leaf(RNG.normal(size=(4, 3))), leaf(RNG.normal(size=(4,)))
+    # tanh makes the bias enter the second derivative (linear alone is linear in b)
+    assert gradgradcheck(lambda x, W, b: F.tanh(F.linear(x, W, b)), [x, W, b])
+
+
+def test_second_order_gradient_of_cross_entropy_and_nll_loss_with_integer_targets(backend: str) -> None:
+    labels = tinygen.tensor(np.array([2, 0]))
+    assert gradgradcheck(lambda x: F.cross_entropy(x, labels), [leaf(NORMAL)])
+    assert gradgradcheck(lambda x: F.nll_loss(F.log_softmax(x, 1), labels, reduction="sum"), [leaf(NORMAL)])
+    spatial = tinygen.tensor(np.array([[0, 2], [1, 1]]))  # (N, d) targets for (N, C, d) logits
+    assert gradgradcheck(lambda x: F.cross_entropy(x, spatial), [leaf(RNG.normal(size=(2, 3, 2)))])
+
+
+def test_second_order_gradient_of_bce_with_logits_weight(backend: str) -> None:
+    t = tinygen.tensor(np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]]))
+    assert gradgradcheck(lambda x, w: F.binary_cross_entropy_with_logits(x, t, weight=w), [leaf(NORMAL), leaf(ROW)])
+
+
+def test_hessian_of_a_cubic_is_six_x_on_the_diagonal(backend: str) -> None:
+    # f = sum x^3: df/dx = 3 x^2, d/dx (sum df/dx) = 6 x, exactly
+    x = leaf([0.5, -1.0, 2.0])
+    (g,) = tinygen.grad((x ** 3).sum(), x, create_graph=True)
+    (h,) = tinygen.grad(g.sum(), x)
+    np.testing.assert_allclose(g.numpy(), 3 * np.array([0.5, -1.0, 2.0]) ** 2)
+    np.testing.assert_allclose(h.numpy(), 6 * np.array([0.5, -1.0, 2.0]))
+
+
+# ----------------------------------------------------------------------------- WGAN-GP penalty
+def critic(x: Tensor, W1: Tensor, b1: Tensor, W2: Tensor, b2: Tensor) -> Tensor:
+    """A small MLP critic D(x) = W2 tanh(W1 x + b1) + b2 (the layout of the nn.Sequential below).
+
+    A smooth activation, so that b1 reaches grad_x D (through a piecewise-linear activation it would
+    not: the penalty's gradient for b1 would be 0 almost everywhere)."""
+    return F.linear(F.tanh(F.linear(x, W1, b1)), W2, b2)
+
+
+def gradient_penalty(D: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    # lambda-free WGAN-GP penalty: E_x[(||grad_x D(x)||_2 - 1)^2]
+    (g,) = tinygen.grad(D(x).sum(), x, create_graph=True)  # (N, d): one gradient per sample
+    norm = tinygen.sqrt((g * g).sum(1))
+    return ((norm - 1) ** 2).mean()
+
+
+def _critic_and_points() -> tuple[nn.Sequential, np.ndarray]:
+    tinygen.manual_seed(0)
+    D = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 1)).double()
+    points = np.random.default_rng(1).normal(size=(4, 3))
+    return D, points
+
+
+def test_wgan_gp_penalty_gradient_wrt_critic_parameters_matches_finite_differences(backend: str) -> None:
+    D, points = _critic_and_points()
+    params = [leaf(p.numpy()) for p in D.parameters()]  # W1, b1, W2, b2
+    def penalty(W1: Tensor, b1: Tensor, W2: Tensor, b2: Tensor) -> Tensor:
+        x = leaf(points)  # interpolates: fresh leaves, so grad_x is taken anew at each evaluation
+        return gradient_penalty(lambda x: critic(x, W1, b1, W2, b2), x)
+
+    assert gradcheck(penalty, params)
+    # b2 shifts D by a constant, so it cannot change grad_x D: its gradient is exactly 0
+    grads = tinygen.grad(penalty(*params), params, allow_unused=True)
+    assert grads[3] is None or np.all(grads[3].numpy() == 0.0)
+    assert all(np.abs(g.numpy()).max() > 1e-3 for g in grads[:3])
+
+
+def test_wgan_gp_penalty_through_nn_modules_gives_the_same_parameter_gradients(backend: str) -> None:
+    D, points = _critic_and_points()
+    params = list(D.parameters())
+    x = leaf(points)
+    gradient_penalty(D, x).backward()
+    expected = tinygen.grad(gradient_penalty(lambda x: critic(x, *params), leaf(points)), params, allow_unused=True)
+    for p, e in zip(params[:3], expected[:3]):
+        np.testing.assert_allclose(p.grad.numpy(), e.numpy(), rtol=1e-12)
+    assert x.grad is not None  # x is a leaf of the penalty too

@@ -1,0 +1,10 @@
+"""The generative models, one file each. Importing this package registers every model in it.
+
+A new model file ends with ``register(ModelSpec(...))`` and gets one import line below; then
+``tinygen list``, ``tinygen train NAME`` and the tests reach it like every other model.
+"""
+from .registry import ModelSpec, Paper, get_model, list_models, register
+from . import pca  # noqa: E402,F401  (registers "pca")
+from . import autoencoder  # noqa: E402,F401  (registers "autoencoder")
+
+__all__ = ["ModelSpec", "Paper", "get_model", "list_models", "register"]

@@ -1,0 +1,91 @@
+"""Batch normalisation layers: ``BatchNorm1d`` (N, C) or (N, C, L) and ``BatchNorm2d`` (N, C, H, W).
+
+State, as in PyTorch (so state_dicts map one-to-one): parameters ``weight`` (gamma, ones) and
+``bias`` (beta, zeros); buffers ``running_mean`` (zeros), ``running_var`` (ones) and
+``num_batches_tracked`` (an int64 count). In ``train()`` mode the layer normalises with the batch's
+statistics and updates the running ones (running = (1 - momentum) running + momentum batch_stat,
+unbiased variance); in ``eval()`` mode it uses the running statistics, so an output does not depend
+on the rest of the batch. ``momentum=None`` gives the cumulative average (factor
+1 / num_batches_tracked). The formulas are in tinygen/ops/normalization.py.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .. import backend as B
+from ..autograd import Tensor
+from ..ops.normalization import batch_norm
+from .module import Module, Parameter
+
+
+class _BatchNorm(Module):
+    ndims: tuple[int, ...] = ()
+    layout: str = ""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, dtype: Any = None,
+                 device: str | None = None) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if not isinstance(num_features, int) or isinstance(num_features, bool) or num_features <= 0:
+            raise ValueError(f"{name}: num_features must be a positive integer, got {num_features!r}")
+        if momentum is not None and not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"{name}: momentum must lie in [0, 1] (or be None), got {momentum}")
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        xp = B.module_for(device or B.default_device())
+        dtype = dtype or B.float32
+        self.weight = Parameter(xp.ones((num_features,), dtype=dtype)) if affine else None
+        self.bias = Parameter(xp.zeros((num_features,), dtype=dtype)) if affine else None
+        if track_running_stats:
+            self.register_buffer("running_mean", Tensor._make(xp.zeros((num_features,), dtype=dtype)))
+            self.register_buffer("running_var", Tensor._make(xp.ones((num_features,), dtype=dtype)))
+            self.register_buffer("num_batches_tracked", Tensor._make(xp.zeros((), dtype=B.int64)))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0
+            self.running_var.data[...] = 1
+            self.num_batches_tracked.data[...] = 0
+
+    def _check_input(self, x: Tensor) -> None:
+        where = f"{type(self).__name__}({self.num_features})"
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{where}: input must be a Tensor, got {type(x).__name__}")
+        if x.ndim not in self.ndims:
+            raise ValueError(f"{where}: expected a {' or '.join(f'{d}-D' for d in self.ndims)} input "
+                             f"{self.layout}, got shape {x.shape}")
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"{where}: expected {self.num_features} channels (dim 1), got input of "
+                             f"shape {x.shape}")
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_input(x)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.data[...] += 1
+            if self.momentum is None:  # cumulative moving average of all batches so far
+                factor = 1.0 / float(self.num_batches_tracked.data)
+        use_batch_stats = self.training or not self.track_running_stats
+        return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                          use_batch_stats, factor, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch norm over (N, C) or (N, C, L) inputs: statistics per feature C."""
+
+    ndims = (2, 3)
+    layout = "(N, C) or (N, C, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch norm over (N, C, H, W) inputs: statistics per channel over N, H and W."""
+
+    ndims = (4,)
+    layout = "(N, C, H, W)"
