@@ -207,3 +207,14 @@ def test_python_dash_m_tinygen_and_the_console_script_run(tmp_path):
         pytest.skip("the tinygen console script is not installed (pip install -e .)")
     result = subprocess.run([script, "list"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert result.returncode == 0 and "autoencoder" in result.stdout
+
+
+@pytest.mark.slow
+def test_train_quick_autoencoder_with_the_real_image_metrics(tmp_path, capsys):
+    """End to end with the real classifier (trained on first use: half a minute on a fresh cache)."""
+    code, stdout, err = _run(capsys, "train", "autoencoder", "--quick", "--out", tmp_path, "--quiet")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["n_samples"] == 1000 and metrics["reference"]["mean_confidence"] > 0.9
+    # the autoencoder's samples are recognisably worse than held-out digits
+    assert metrics["frechet_distance"] > metrics["reference"]["frechet_distance"]

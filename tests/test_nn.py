@@ -142,6 +142,17 @@ def test_sequential_indexing_length_iteration_and_names(backend: str) -> None:
     np.testing.assert_allclose(model(x).numpy(), c(b(a(x))).numpy())
 
 
+def test_slicing_a_sequential_gives_a_sequential_that_keeps_the_names(backend: str) -> None:
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1), nn.Sigmoid())
+    head = model[2:]
+    assert isinstance(head, nn.Sequential) and list(head) == [model[2], model[3]]
+    assert [n for n, _ in head.named_parameters()] == ["2.weight", "2.bias"]
+    x = tinygen.randn(4, 2)
+    np.testing.assert_array_equal(head(model[:2](x)).numpy(), model(x).numpy())
+    layers = nn.ModuleList([nn.Linear(2, 2), nn.Tanh(), nn.Linear(2, 1)])
+    assert isinstance(layers[1:], nn.ModuleList) and list(layers[1:]) == [layers[1], layers[2]]
+
+
 @pytest.mark.parametrize("layer, op", [(nn.ReLU(), F.relu), (nn.Tanh(), F.tanh), (nn.Sigmoid(), F.sigmoid),
                                        (nn.LeakyReLU(0.3), lambda x: F.leaky_relu(x, 0.3)),
                                        (nn.Identity(), lambda x: x)],

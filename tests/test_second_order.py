@@ -64,6 +64,8 @@ ONE_INPUT: dict[str, tuple[Callable[[Any], Any], np.ndarray]] = {
     "stack": (lambda x: tinygen.stack([x * x, x], 0), NORMAL),
     "where": (lambda x: tinygen.where(tinygen.tensor(OTHER > 0), x * x, x.exp()), NORMAL),
     "expand": (lambda x: (x[:, :1] * x[:, :1]).expand(2, 3), NORMAL),
+    "flatten_unflatten": (lambda x: (x * x).unsqueeze(0).flatten(1).unflatten(1, (3, 2)), NORMAL),
+    "dropout_reseeded": (lambda x: (tinygen.manual_seed(0), F.dropout(x * x, 0.5))[1], NORMAL),
     "logsumexp": (lambda x: tinygen.logsumexp(x, 1), NORMAL),
     "logsumexp_all": (lambda x: tinygen.logsumexp(x), NORMAL),
     "softmax": (lambda x: F.softmax(x, 1), NORMAL),

@@ -14,7 +14,6 @@ from tinygen import nn, optim
 from tinygen.models import get_model
 from tinygen.models.registry import ModelSpec, Paper
 from tinygen.train import NonFiniteLossError, load, read_log
-from tinygen.train import loop
 from tinygen.train.loop import prepare, resolve_hparams, train
 
 
@@ -33,7 +32,8 @@ def _line_spec(fail_at: dict) -> ModelSpec:
         loss.backward()
         model["opt"].step()
         bad = step == fail_at.get("step")
-        return {"fit": float("nan") if bad else loss.item(), "weight_norm": float((model["net"].weight.data ** 2).sum())}
+        weight_norm = float((model["net"].weight.data ** 2).sum())
+        return {"fit": float("nan") if bad else loss.item(), "weight_norm": weight_norm}
 
     def sample(model, n):
         with tinygen.no_grad():

@@ -1,18 +1,20 @@
 """Mode metrics for the 2-D mixtures: how many modes a generator covers, how many of its samples are
 good, and how evenly it spreads them.
 
-The definitions are those of VEEGAN (Srivastava et al., 2017, section 5.1) as reused by PacGAN
-(Lin et al., 2018, section 5), where they are reported over 2,500 samples:
+The definitions are those of VEEGAN (Srivastava et al., 2017) as reused by PacGAN (Lin et al.,
+2018), where they are reported over 2,500 samples:
 
 * a sample is **high quality** if it lies within 3 standard deviations of its nearest centre,
-  ``||x - c_nearest|| <= 3 std`` (Euclidean distance, ``std`` the per-coordinate std of a mode);
+  ``||x - c_nearest|| <= 3 std`` (Euclidean distance, ``std`` the per-coordinate std of a mode).
+  Real 2-D data score P(chi^2_2 <= 9) = 1 - exp(-4.5) = 98.9 %, not 100 %;
 * a mode is **covered** if at least one high-quality sample has it as its nearest centre;
 * the **reverse KL** is KL(p || u) = sum_k p_k log(p_k / (1/K)), where p is the histogram of the
   samples over modes and u the uniform distribution the data follows. Convention used here: every
-  sample (high quality or not) is counted at its nearest centre, as in PacGAN's description of
-  the metric ("treat each mode as a bin, assign each sample to its closest mode"); empty bins
-  contribute 0 (0 log 0 = 0), so the value lies in [0, log K] and a generator stuck on one mode
-  scores log K.
+  sample (high quality or not) is counted at its nearest centre, which is how we read PacGAN's
+  description (each mode is a bin, each sample goes to its nearest mode); we could not check this
+  against the authors' code, and counting only the high-quality samples would be the other
+  reading. Empty bins contribute 0 (0 log 0 = 0), so the value lies in [0, log K] and a generator
+  stuck on one mode scores log K.
 """
 from __future__ import annotations
 

@@ -200,6 +200,9 @@ class AutoencoderGenerator:
 
     def sample(self, n: int) -> Any:
         """n samples x = sigma(g(z)), z ~ N(mu, Sigma), as a host float32 array shaped like the data."""
+        if self.latent_mean is None and self.x_train is None:
+            raise RuntimeError("autoencoder.sample: no Gaussian over the codes has been fitted, and there is no "
+                               "training set to fit one to")
         if self.latent_mean is None or (self.latent_step != self.step and self.x_train is not None):
             self.fit_latent_gaussian()
         z = self.sample_latents(n).astype(B.float32)

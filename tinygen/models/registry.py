@@ -17,7 +17,9 @@ as five plain functions:
 ==================  =========================================================================
 
 The training loop (``tinygen/train/loop.py``) knows nothing else about a model, which keeps
-each model file about its paper and nothing more.
+each model file about its paper and nothing more. ``sample`` may switch networks to ``eval()``
+mode, so ``train_step`` switches them back to ``train()`` itself; the loop saves and restores the
+random generator around ``sample``, so drawing pictures never changes how a model trains.
 
 Names are lowercase with hyphens (``wgan-gp``). ``tinygen list`` shows what is registered,
 which is exactly what has been imported by ``tinygen/models/__init__.py``.

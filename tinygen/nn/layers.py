@@ -139,7 +139,9 @@ class Sequential(Module):
             x = m(x)
         return x
 
-    def __getitem__(self, i: int) -> Module:
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):  # a slice is a Sequential again, keeping the names (as in PyTorch)
+            return Sequential(OrderedDict(list(self._modules.items())[i]))
         return list(self._modules.values())[i]
 
     def __len__(self) -> int:
@@ -165,7 +167,9 @@ class ModuleList(Module):
         self.add_module(str(len(self)), module)
         return self
 
-    def __getitem__(self, i: int) -> Module:
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return ModuleList(list(self._modules.values())[i])
         return list(self._modules.values())[i]
 
     def __len__(self) -> int:

@@ -89,6 +89,8 @@ class Pow(Function):
         (x,) = self.inputs
         c = self.c
         # dy/dx = c * x^(c - 1)
+        if c == 0:  # x^0 = 1 is constant: a 0 gradient, not 0 * x^-1 (NaN at x = 0)
+            return gy * 0.0
         if c == 2:
             return gy * (2 * x)
         return gy * (c * x ** (c - 1))

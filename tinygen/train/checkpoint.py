@@ -9,8 +9,8 @@ path in the tree::
 
 so a checkpoint can be opened with nothing but ``numpy.load`` and read by eye. One extra entry,
 ``__structure__``, is a JSON description of the tree (which paths were dicts, lists or tuples,
-and whether a leaf was an array, an int, a float, a bool, a string or None), so ``load`` gives
-back the same Python structure that was saved, not just a flat bag of arrays.
+and whether a leaf was an array, a NumPy scalar, an int, a float, a bool, a string or None), so
+``load`` gives back the same Python structure that was saved, not just a flat bag of arrays.
 
 Three promises, and why:
 

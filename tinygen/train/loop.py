@@ -20,7 +20,9 @@ parameters, bit for bit, as N steps straight through. Three things make that tru
 checkpoint holds the random generator's state and the data loader's position besides the model
 and optimiser state; pictures taken during training draw their random numbers and then put the
 generator back, so looking at a model never changes how it trains; and a resumed run first
-drops the log lines written after its checkpoint, so the log too reads as one run.
+drops the log lines written after its checkpoint, so the log too reads as one run. On the GPU
+a resumed run continues correctly but not bit for bit: the backend exposes the CPU generator's
+state only, and GPU kernels may sum in a different order from run to run.
 """
 from __future__ import annotations
 
@@ -118,7 +120,8 @@ def resolve_hparams(spec: ModelSpec, quick: bool = False, overrides: Mapping[str
     if hparams["batch_size"] is not None:
         _check_positive_int(f"{spec.name}: batch_size", hparams["batch_size"])
     lr = hparams.get("lr")
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0):
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))
+                           or not math.isfinite(lr) or lr <= 0):
         raise ValueError(f"{spec.name}: lr must be a positive finite number, got {lr!r}")
     return hparams
 
@@ -208,17 +211,17 @@ def _resume(spec: ModelSpec, out: Path, *, dataset: str | None, steps: int | Non
             seed: int | None, device: str, overrides: Mapping[str, Any]) -> Run:
     path = out / CHECKPOINT
     if not path.exists():
-        raise FileNotFoundError(f"--resume: there is no checkpoint at {path} to resume from")
+        raise FileNotFoundError(f"resume: there is no checkpoint at {path} to resume from")
     state = load(path)
     if state.get("model_name") != spec.name:
-        raise ValueError(f"--resume: {path} is a checkpoint of {state.get('model_name')!r}, not of {spec.name!r}")
+        raise ValueError(f"resume: {path} is a checkpoint of {state.get('model_name')!r}, not of {spec.name!r}")
     hparams = json.loads(state["hparams"])
     given = {k: v for k, v in overrides.items() if v is not None}
     given.update({k: v for k, v in (("dataset", dataset), ("seed", seed)) if v is not None})
     kept = dict(hparams, dataset=state["dataset"], seed=state["seed"])
     for key, value in given.items():
         if kept.get(key) != value:
-            raise ValueError(f"--resume: {key}={value!r} differs from the checkpoint's {kept.get(key)!r}; a "
+            raise ValueError(f"resume: {key}={value!r} differs from the checkpoint's {kept.get(key)!r}; a "
                              f"resumed run keeps its settings (only the number of steps may change)")
     data = _load_dataset(state["dataset"], spec)
     if epochs is not None:
@@ -226,13 +229,13 @@ def _resume(spec: ModelSpec, out: Path, *, dataset: str | None, steps: int | Non
     elif steps is not None:
         hparams["steps"] = steps
     if state["step"] > hparams["steps"]:
-        raise ValueError(f"--resume: the checkpoint is already at step {state['step']}, beyond the "
+        raise ValueError(f"resume: the checkpoint is already at step {state['step']}, beyond the "
                          f"requested total of {hparams['steps']} steps")
     B.manual_seed(state["seed"])
     loader = _make_loader(data, spec, hparams["batch_size"], state["seed"])
     loader.load_state_dict(state["loader"])
     if loader.step != state["step"]:
-        raise ValueError(f"--resume: the checkpoint's data loader is at step {loader.step}, its model at step "
+        raise ValueError(f"resume: the checkpoint's data loader is at step {loader.step}, its model at step "
                          f"{state['step']}; the checkpoint is inconsistent")
     with on_device(device):
         built = spec.build(dict(hparams), data)
@@ -398,8 +401,6 @@ def fit(run: Run, *, checkpoint_every: int | None = None, sample_every: int | No
                     last_checkpoint = done
     finally:
         bar.close()
-    if last_checkpoint != run.step:  # e.g. a resume that had nothing left to do
-        save_checkpoint(run)
     return run
 
 
