@@ -28,15 +28,18 @@ from tinygen import backend as B  # noqa: E402
 from tinygen import nn  # noqa: E402
 
 
-def load_split(test_fraction: float = 0.2) -> tuple:
-    """Images (n, 1, 8, 8) float32 in [0, 1] and int64 labels; the last 20% are the test set."""
+def load_split(seed: int = 0, test_fraction: float = 0.2) -> tuple:
+    """Images (n, 1, 8, 8) float32 in [0, 1] and int64 labels, split by a permutation drawn from
+    ``seed``: the first 80% of the permuted digits train, the last 20% test."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     images = (digits.images / 16.0).astype(B.float32)[:, None]  # pixel values 0..16 -> [0, 1]
     labels = digits.target.astype(B.int64)
-    n_train = int(round(len(labels) * (1 - test_fraction)))
-    return (images[:n_train], labels[:n_train]), (images[n_train:], labels[n_train:])
+    order = B.np.random.default_rng(seed).permutation(len(labels))
+    n_train = int((1 - test_fraction) * len(labels))  # 1,437 of 1,797
+    train, test = order[:n_train], order[n_train:]
+    return (images[train], labels[train]), (images[test], labels[test])
 
 
 def build_model() -> nn.Module:
