@@ -15,13 +15,19 @@ same machine load. Three cases:
 
 For each case: median step time of each framework and the ratio tinygen / torch (target <= 1.5),
 and the peak memory of a step, measured for each framework in its own fresh subprocess (which
-imports only that framework): the resident-set high-water mark is reset (Linux
-/proc/self/clear_refs, value 5) after the models and inputs are built and one warm-up step has run,
-then read back (VmHWM) after a few more steps; the difference is the step's peak working memory
-(ratio target <= 1.5). Before timing, one step of each framework is compared: outputs and every
+imports only that framework, with glibc's mmap threshold fixed at 64 KiB so that freed arrays
+leave the resident set): the resident-set high-water mark is reset (Linux /proc/self/clear_refs,
+value 5) after the models and inputs are built and one warm-up step has run, then read back
+(VmHWM) after a few more steps; the difference is the step's peak working memory (ratio target
+<= 1.5). Before timing, one step of each framework is compared: outputs and every
 gradient, max abs difference printed.
 
-    python bench/bench_dcgan.py [--steps 30] [--warmup 5] [--out bench/results_dcgan.md]
+    python bench/bench_dcgan.py [--steps 30] [--warmup 5] [--threads N] [--profile]
+                                [--out bench/results_dcgan.md]
+
+``--threads N`` gives both frameworks N threads (BLAS/OpenMP environment variables, set before
+NumPy and PyTorch are imported, and torch.set_num_threads); by default each uses its own default
+(the number of cores). ``--profile`` adds where tinygen's time goes in the GAN step, per op.
 """
 from __future__ import annotations
 
@@ -154,14 +160,15 @@ def torch_steps(G: Any, D: Any, data: dict[str, Any]) -> dict[str, Callable[[], 
 
 
 # ------------------------------------------------------------------------------- correctness
-def compare(tg_models: tuple[Any, Any], th_models: tuple[Any, Any], tg_steps: dict, th_steps: dict) -> None:
+def compare(tg_models: tuple[Any, Any], th_models: tuple[Any, Any], tg_steps: dict, th_steps: dict) -> list[str]:
     """One step of each case in both frameworks: outputs and every gradient must agree."""
-    print("agreement with torch after one step (same weights, same inputs), max abs difference:")
+    lines = ["agreement with torch after one step (same weights, same inputs): max abs difference of the "
+             "output, and the worst over all parameter gradients (with that gradient's largest |value|)"]
     for case in CASES:
         a = tg_steps[case]().numpy()
         b = th_steps[case]().detach().numpy()
-        worst_name, worst = "output", float(abs(a - b).max())
-        for (tg_net, th_net) in zip(tg_models, th_models):
+        worst_name, worst, scale = "-", 0.0, 0.0
+        for label, tg_net, th_net in zip(("G", "D"), tg_models, th_models):
             th_params = dict(th_net.named_parameters())
             for name, p in tg_net.named_parameters():
                 q = th_params[name]
@@ -169,9 +176,10 @@ def compare(tg_models: tuple[Any, Any], th_models: tuple[Any, Any], tg_steps: di
                     continue
                 diff = float(abs(p.grad.numpy() - q.grad.numpy()).max())
                 if diff > worst:
-                    worst_name, worst = name, diff
-        print(f"  {case:4s} output {float(abs(a - b).max()):.2e}   worst over outputs and gradients "
-              f"{worst:.2e} ({worst_name})")
+                    worst_name, worst, scale = f"{label}.{name}", diff, float(abs(q.grad.numpy()).max())
+        lines.append(f"  {case:4s} output {float(abs(a - b).max()):.1e}; gradients {worst:.1e} "
+                     f"({worst_name}, whose largest |value| is {scale:.1e})")
+    return lines
 
 
 # ------------------------------------------------------------------------------------- memory
@@ -197,7 +205,6 @@ def memory_worker(framework: str, case: str, steps: int) -> None:
     G, D = tinygen_models()
     data = inputs()
     if framework == "torch":
-        import torch
         G, D = torch_models(G.state_dict(), D.state_dict())
         step = torch_steps(G, D, data)[case]
     else:
@@ -221,13 +228,72 @@ def memory_worker(framework: str, case: str, steps: int) -> None:
 def measure_memory(framework: str, case: str, repeats: int = 3) -> tuple[float, str]:
     """Median peak working memory (MiB) over ``repeats`` fresh subprocesses."""
     values, method = [], ""
+    # a fixed mmap threshold (which also turns off glibc's adaptive one): every array above 64 KiB
+    # is its own mapping, returned to the OS when freed, so the resident set follows the live
+    # arrays instead of keeping freed heap pages from the warm-up step
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
     for _ in range(repeats):
         out = subprocess.run([sys.executable, __file__, "--memory-worker", framework, case],
-                             capture_output=True, text=True, check=True)
+                             capture_output=True, text=True, check=True, env=env)
         result = json.loads(out.stdout.strip().splitlines()[-1])
         values.append(result["peak_kib"] / 1024)
         method = result["method"]
     return statistics.median(values), method
+
+
+# ------------------------------------------------------------------------------------ profile
+def profile_tinygen(step: Callable[[], Any], repeats: int = 10) -> list[str]:
+    """Time spent per op class in a tinygen step: each forward (Function.__call__ while recording)
+    and each backward method (inclusive of the ops it calls), averaged over ``repeats`` steps."""
+    from collections import defaultdict
+
+    from tinygen import autograd
+
+    spent: dict[str, float] = defaultdict(float)
+    original_call = autograd.Function.__call__
+
+    def timed_call(self: Any, *inputs: Any) -> Any:
+        if not autograd.is_grad_enabled():  # an op inside a backward: counted in that backward
+            return original_call(self, *inputs)
+        t0 = time.perf_counter()
+        out = original_call(self, *inputs)
+        spent[f"{type(self).__name__} forward"] += time.perf_counter() - t0
+        return out
+
+    def all_subclasses(cls: type) -> list[type]:
+        found = []
+        for sub in cls.__subclasses__():
+            found += [sub] + all_subclasses(sub)
+        return found
+
+    originals = {}
+    for cls in all_subclasses(autograd.Function):
+        if "backward" in cls.__dict__:
+            originals[cls] = cls.backward
+
+            def timed_backward(self: Any, gy: Any, _original: Any = cls.backward) -> Any:
+                t0 = time.perf_counter()
+                out = _original(self, gy)
+                spent[f"{type(self).__name__} backward"] += time.perf_counter() - t0
+                return out
+            cls.backward = timed_backward
+    autograd.Function.__call__ = timed_call
+    try:
+        step()
+        spent.clear()
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            step()
+        total = (time.perf_counter() - t0) / repeats
+    finally:
+        autograd.Function.__call__ = original_call
+        for cls, method in originals.items():
+            cls.backward = method
+    lines = [f"where tinygen's time goes in one GAN step ({total * 1e3:.1f} ms, mean of {repeats}; "
+             f"a backward includes the ops it calls):", "", "| op | ms per step | share |", "|----|----:|----:|"]
+    for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1])[:14]:
+        lines.append(f"| {name} | {seconds / repeats * 1e3:.2f} | {100 * seconds / repeats / total:.0f}% |")
+    return lines
 
 
 # --------------------------------------------------------------------------------------- main
@@ -245,9 +311,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--out", default=None, help="write the results as Markdown to this file")
+    parser.add_argument("--append", action="store_true", help="append to --out instead of replacing it")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
+    parser.add_argument("--threads", type=int, default=None, help="threads for both frameworks")
+    parser.add_argument("--profile", action="store_true", help="print where tinygen's time goes")
     parser.add_argument("--memory-worker", nargs=2, metavar=("FRAMEWORK", "CASE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads is not None:  # before NumPy or PyTorch is imported (subprocesses inherit it)
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = str(args.threads)
     if args.memory_worker:
         memory_worker(*args.memory_worker, steps=3)
         return
@@ -256,14 +328,18 @@ def main() -> None:
     G, D = tinygen_models()
     data = inputs()
     steps = {"tinygen": tinygen_steps(G, D, data)}
+    agreement: list[str] = []
     try:
         import torch
     except ImportError:
         torch = None
     if torch is not None:
+        if args.threads is not None:
+            torch.set_num_threads(args.threads)
         tG, tD = torch_models(G.state_dict(), D.state_dict())
         steps["torch"] = torch_steps(tG, tD, data)
-        compare((G, D), (tG, tD), steps["tinygen"], steps["torch"])
+        agreement = compare((G, D), (tG, tD), steps["tinygen"], steps["torch"])
+        print("\n".join(agreement))
 
     times: dict[tuple[str, str], list[float]] = {}
     for case in CASES:
@@ -283,9 +359,11 @@ def main() -> None:
                 memory[(name, case)], method = measure_memory(name, case)
 
     versions = f"python {platform.python_version()}, numpy {numpy.__version__}"
+    blas_threads = os.environ.get("OPENBLAS_NUM_THREADS", f"default = {os.cpu_count()}")
+    versions += f" (BLAS threads: {blas_threads})"
     if torch is not None:
         versions += f", torch {torch.__version__} ({torch.get_num_threads()} threads)"
-    lines = [f"machine: {machine()}; {versions}",
+    lines = [f"machine: {machine()}; {versions}", "",
              f"batch {BATCH}, 28x28; {args.steps} timed steps per case after {args.warmup} warm-up; "
              f"peak memory: {method}, median of 3 subprocesses", "",
              "| case | tinygen ms | torch ms | time ratio | tinygen MiB | torch MiB | memory ratio |",
@@ -301,13 +379,16 @@ def main() -> None:
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("targets: time ratio <= 1.5, memory ratio <= 1.5 (tinygen / torch; lower is better)")
+    if args.profile:
+        lines += [""] + profile_tinygen(steps["tinygen"]["GAN"])
     print("\n".join(lines))
     if args.out:
         command = "python bench/bench_dcgan.py " + " ".join(sys.argv[1:])
-        with open(args.out, "w") as f:
-            f.write("# DCGAN forward + backward: tinygen vs PyTorch CPU\n\n")
-            f.write(f"command: `{command}`\n\n" + "\n".join(lines) + "\n")
-
+        with open(args.out, "a" if args.append else "w") as f:
+            if not args.append:
+                f.write("# DCGAN forward + backward: tinygen vs PyTorch CPU\n\n"
+                        "How to read this: see the docstring of bench/bench_dcgan.py.\n")
+            f.write(f"\n## `{command}`\n\n```\n" + "\n".join(agreement) + "\n```\n\n" + "\n".join(lines) + "\n")
 
 if __name__ == "__main__":
     main()

@@ -4,16 +4,18 @@
                  -> Conv2d(16, 32, 3, padding=1) -> BatchNorm2d -> ReLU -> MaxPool2d(2)  (N, 32, 4, 4)
                  -> Flatten -> Dropout(0.25) -> Linear(512, 10)                   (N, 10) logits
 
-Trained with Adam on cross-entropy. The split is fixed: the first 80% of the 1,797 digits train,
-the last 20% (360 digits, written by people the training set never saw) test. Reaches >= 97% test
-accuracy in a few seconds on 2 cores. Saves a PNG with test digits and their predicted labels
-(red where wrong) next to the training curve.
+Trained with Adam on cross-entropy, the learning rate following a cosine from --lr down to 0.
+The split is fixed by --seed: a random permutation of the 1,797 digits, the first 80% (1,437)
+train and the last 20% (360) test. Reaches about 99% test accuracy (>= 97% is the target) in a
+few seconds on 2 cores. Saves a PNG with test digits and their predicted labels (red where wrong)
+next to the training curve.
 
-    python demos/digits_cnn.py [--epochs 20] [--quick] [--out demos/out] [--seed 0]
+    python demos/digits_cnn.py [--epochs 12] [--quick] [--out demos/out] [--seed 0]
 """
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 
@@ -62,16 +64,17 @@ def accuracy(model: nn.Module, images: object, labels: object, batch_size: int =
 
 
 def save_figure(images: object, labels: object, predicted: object, history: dict, path: Path) -> None:
-    fig = plt.figure(figsize=(11, 4.5))
-    grid = fig.add_gridspec(4, 12)
-    for k in range(32):
+    fig = plt.figure(figsize=(12, 5))
+    grid = fig.add_gridspec(4, 13, wspace=0.15, hspace=0.45, left=0.02, right=0.93, top=0.9, bottom=0.1)
+    shown = B.np.argsort(predicted == labels, kind="stable")[:32]  # the mistakes first
+    for k, i in enumerate(shown):
         ax = fig.add_subplot(grid[k // 8, k % 8])
-        ax.imshow(images[k, 0], cmap="gray_r", vmin=0, vmax=1)
-        wrong = predicted[k] != labels[k]
-        ax.set_title(f"{predicted[k]}" + (f" ({labels[k]})" if wrong else ""), fontsize=8,
+        ax.imshow(images[i, 0], cmap="gray_r", vmin=0, vmax=1)
+        wrong = predicted[i] != labels[i]
+        ax.set_title(f"{predicted[i]}" + (f" ({labels[i]})" if wrong else ""), fontsize=8,
                      color="red" if wrong else "black")
         ax.axis("off")
-    ax = fig.add_subplot(grid[:, 8:])
+    ax = fig.add_subplot(grid[:, 9:])
     epochs = range(1, len(history["loss"]) + 1)
     ax.plot(epochs, history["loss"], label="train loss")
     ax.set_xlabel("epoch")
@@ -80,15 +83,15 @@ def save_figure(images: object, labels: object, predicted: object, history: dict
     twin.plot(epochs, [100 * a for a in history["test_accuracy"]], color="tab:orange", label="test accuracy")
     twin.set_ylabel("test accuracy (%)")
     ax.set_title(f"final test accuracy {100 * history['test_accuracy'][-1]:.1f}%")
-    fig.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+    fig.legend(loc="center right", bbox_to_anchor=(0.93, 0.5), fontsize=8)
+    fig.suptitle("test digits, mistakes first: predicted label (true label in red where wrong)", x=0.33, fontsize=10)
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
@@ -97,7 +100,7 @@ def main() -> None:
     args = parser.parse_args()
 
     tg.manual_seed(args.seed)
-    (train_x, train_y), (test_x, test_y) = load_split()
+    (train_x, train_y), (test_x, test_y) = load_split(args.seed)
     epochs = args.epochs
     if args.quick:
         train_x, train_y, epochs = train_x[:320], train_y[:320], 2
@@ -107,6 +110,8 @@ def main() -> None:
     history: dict[str, list[float]] = {"loss": [], "test_accuracy": []}
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
+        # cosine schedule: lr_e = lr (1 + cos(pi (e - 1) / epochs)) / 2
+        optimizer.lr = args.lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / epochs))
         order = rng.permutation(len(train_y))
         total, count = 0.0, 0
         for first in range(0, len(order), args.batch_size):

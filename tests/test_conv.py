@@ -147,7 +147,7 @@ def test_memory_guard_processes_the_batch_in_chunks(monkeypatch: pytest.MonkeyPa
     g_full = x.grad.numpy(), weight.grad.numpy()
     x.grad = weight.grad = None
     # one sample's column buffer: 6 * 6 * 3 * 3 * 2 doubles = 5184 bytes; allow two samples at once
-    monkeypatch.setattr(conv_ops, "MAX_COLUMN_BYTES", 2 * 5184)
+    monkeypatch.setattr(conv_ops, "COLUMN_CHUNK_BYTES", 2 * 5184)
     y = F.conv2d(x, weight, padding=1)
     y.backward(t64(np.ones(y.shape)))
     np.testing.assert_allclose(y.numpy(), y_full.numpy(), atol=1e-12)

@@ -6,6 +6,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import tinygen as tg
 import tinygen.nn.functional as F
@@ -188,3 +190,24 @@ def test_conv_transpose2d_layer_matches_torch() -> None:
     np.testing.assert_allclose(xs.grad.numpy(), xt.grad.numpy(), atol=1e-4)
     np.testing.assert_allclose(layer.weight.grad.numpy(), ref.weight.grad.numpy(), atol=1e-4)
     np.testing.assert_allclose(layer.bias.grad.numpy(), ref.bias.grad.numpy(), atol=1e-4)
+
+
+@settings(max_examples=25, deadline=None)
+@given(h=st.integers(1, 6), w=st.integers(1, 6), kh=st.integers(1, 4), kw=st.integers(1, 4),
+       sh=st.integers(1, 3), sw=st.integers(1, 3), ph=st.integers(0, 2), pw=st.integers(0, 2),
+       data=st.data())
+def test_property_adjointness_and_reference_for_random_geometries(
+        h: int, w: int, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int, data: st.DataObject) -> None:
+    oph, opw = data.draw(st.integers(0, sh - 1)), data.draw(st.integers(0, sw - 1))
+    ho, wo = (h - 1) * sh - 2 * ph + kh + oph, (w - 1) * sw - 2 * pw + kw + opw
+    assume(ho >= 1 and wo >= 1)
+    rng = np.random.default_rng(h * 1000 + w * 100 + kh * 10 + kw)
+    weight = rng.standard_normal((2, 3, kh, kw))
+    y_small = rng.standard_normal((1, 2, h, w))
+    geometry = ((sh, sw), (ph, pw), (oph, opw))
+    z = F.conv_transpose2d(t64(y_small), t64(weight), None, *geometry)
+    np.testing.assert_allclose(z.numpy(), reference_conv_transpose2d(y_small, weight, None, *geometry), atol=1e-12)
+    x = rng.standard_normal(z.shape)
+    conv_x = F.conv2d(t64(x), t64(weight), None, (sh, sw), (ph, pw)).numpy()
+    assert conv_x.shape == y_small.shape
+    assert abs((conv_x * y_small).sum() - (x * z.numpy()).sum()) <= 1e-10 * max(1.0, abs((x * z.numpy()).sum()))

@@ -52,7 +52,8 @@ def test_negative_padding_and_bad_strides() -> None:
 
 
 def test_wrong_number_of_dimensions() -> None:
-    with pytest.raises(ValueError, match=r"Conv2d\(3, 8.*expected a 4-D input \(N, C_in, H, W\), got shape \(3, 8, 8\)"):
+    with pytest.raises(ValueError, match=r"Conv2d\(3, 8.*expected a 4-D input \(N, C_in, H, W\), "
+                                         r"got shape \(3, 8, 8\)"):
         nn.Conv2d(3, 8, 3)(tg.randn(3, 8, 8))
     with pytest.raises(ValueError, match=r"ConvTranspose2d\(2, 2.*expected a 4-D input.*\(1, 2, 3, 3, 3\)"):
         nn.ConvTranspose2d(2, 2, 3)(tg.randn(1, 2, 3, 3, 3))
@@ -73,5 +74,6 @@ def test_bias_dtype_and_memory_errors_are_clear() -> None:
         F.conv2d(tg.randn(1, 1, 4, 4), tg.randn(2, 1, 3, 3), tg.randn(3))
     with pytest.raises(TypeError, match=r"conv2d: input, weight and bias must share one dtype.*float64.*float32"):
         F.conv2d(tg.randn(1, 1, 4, 4, dtype=tg.float64), tg.randn(2, 1, 3, 3))
-    with pytest.raises(ValueError, match=r"batch_norm: .*\(2, 3, 4, 4\) has 3 channels, but running_mean has shape \(4,\)"):
+    with pytest.raises(ValueError, match=r"batch_norm: .*\(2, 3, 4, 4\) has 3 channels, but running_mean "
+                                         r"has shape \(4,\)"):
         F.batch_norm(tg.randn(2, 3, 4, 4), tg.zeros(4), tg.ones(4), training=True)

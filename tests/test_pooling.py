@@ -142,6 +142,16 @@ def test_dropout2d_zeroes_whole_channels_and_rescales() -> None:
     assert layer(x) is x
 
 
+def test_dropout2d_gradcheck_with_a_fixed_mask() -> None:
+    x = tg.randn(2, 3, 2, 2, dtype=tg.float64, requires_grad=True)
+
+    def f(a: Tensor) -> Tensor:
+        tg.manual_seed(7)  # the same channel mask at every evaluation
+        return F.dropout2d(a, 0.4)
+
+    assert gradcheck(f, [x])
+
+
 def test_dropout2d_gradient_is_the_same_mask() -> None:
     tg.manual_seed(1)
     x = tg.randn(4, 5, 2, 2, requires_grad=True)

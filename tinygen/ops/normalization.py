@@ -21,6 +21,12 @@ Backward of the training mode (the paper's chain rule, collapsed):
     dL/dbeta  = sum dL/dy
     dL/dgamma = sum dL/dy x_hat
     dL/dx     = gamma / sqrt(sigma2_B + eps) (dL/dy - mean(dL/dy) - x_hat mean(dL/dy x_hat))
+
+Like PyTorch, the forward keeps only the per-channel mu_B and 1 / sqrt(sigma2_B + eps) for the
+backward, not x_hat. The backward is written twice, with the same three lines: with tensor ops
+when a graph of the backward itself is being recorded (``create_graph=True``, so second-order
+gradients are right), and on raw arrays, reusing buffers in place, otherwise (the common case,
+where it saves three activation-sized temporaries).
 """
 from __future__ import annotations
 
@@ -47,24 +53,25 @@ class BatchNorm(Function):
         xp = B.array_module(x)
         # mu_B, sigma2_B per channel (kept with size-1 axes so they broadcast)
         self.mean = x.mean(axis=self.axes, keepdims=True)
-        d = x - self.mean
-        self.var = (d * d).mean(axis=self.axes, keepdims=True)
+        x_hat = x - self.mean
+        self.var = (x_hat * x_hat).mean(axis=self.axes, keepdims=True)
         self.inv_std = 1.0 / xp.sqrt(self.var + self.eps)
-        # x_hat = (x - mu_B) / sqrt(sigma2_B + eps)
-        d *= self.inv_std
-        self.x_hat = d
+        # x_hat = (x - mu_B) / sqrt(sigma2_B + eps)   (in place; like PyTorch, only the two
+        # per-channel statistics are kept for backward, not x_hat)
+        x_hat *= self.inv_std
         shape = self.mean.shape
         # y = gamma x_hat + beta
-        return d * gamma.reshape(shape) + beta.reshape(shape)
+        x_hat *= gamma.reshape(shape)
+        x_hat += beta.reshape(shape)
+        return x_hat
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
+        if not is_grad_enabled():
+            return self._backward_in_place(gy)
+        # a graph of this backward is being built (create_graph=True, e.g. a gradient penalty):
+        # x_hat and the inverse std must be differentiable functions of x, not saved constants
         x, gamma, beta = self.inputs
-        if is_grad_enabled():
-            # building a graph of this backward (create_graph=True): x_hat and the inverse std must
-            # be functions of x inside that graph, not the constants saved by forward
-            x_hat, inv_std = _normalise(x, self.axes, self.eps)
-        else:
-            x_hat, inv_std = Tensor._make(self.x_hat), Tensor._make(self.inv_std)
+        x_hat, inv_std = _normalise(x, self.axes, self.eps)
         shape = inv_std.shape
         m = x.data.size // gamma.data.size
         # dL/dbeta = sum dL/dy ;  dL/dgamma = sum dL/dy x_hat
@@ -77,6 +84,30 @@ class BatchNorm(Function):
             mean_gy_xhat = g_gamma.reshape(shape) * (1.0 / m)
             gx = (gamma.reshape(shape) * inv_std) * (gy - mean_gy - x_hat * mean_gy_xhat)
         return (gx, g_gamma if gamma.requires_grad else None, g_beta if beta.requires_grad else None)
+
+    def _backward_in_place(self, gy_t: Tensor) -> tuple[Tensor | None, ...]:
+        """The same three formulas on raw arrays, reusing buffers in place: with no graph to
+        build, this keeps two activation-sized temporaries alive instead of five."""
+        x, gamma, beta = self.inputs
+        gy = gy_t.data
+        m = x.data.size // gamma.data.size
+        shape = self.inv_std.shape
+        x_hat = x.data - self.mean
+        x_hat *= self.inv_std
+        # dL/dbeta = sum dL/dy ;  dL/dgamma = sum dL/dy x_hat
+        g_beta = gy.sum(axis=self.axes)
+        g_gamma = (gy * x_hat).sum(axis=self.axes)
+        gx = None
+        if x.requires_grad:
+            # dL/dx = gamma inv_std (dL/dy - mean(dL/dy) - x_hat mean(dL/dy x_hat))
+            scale = gamma.data.reshape(shape) * self.inv_std
+            x_hat *= g_gamma.reshape(shape) * (1.0 / m)
+            gx = gy - g_beta.reshape(shape) * (1.0 / m)
+            gx -= x_hat
+            gx *= scale
+            gx = Tensor._make(gx)
+        return (gx, Tensor._make(g_gamma) if gamma.requires_grad else None,
+                Tensor._make(g_beta) if beta.requires_grad else None)
 
 
 def _check(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,

@@ -1,7 +1,8 @@
 """Pooling, nearest-neighbour upsampling and padding.
 
 Pooling reads the same k_h x k_w windows a convolution does, through a strided view of the
-(padded) input, (N, C, H_out, W_out, k_h, k_w), with no copy and no loop over pixels:
+(padded) input, (N, C, H_out, W_out, k_h, k_w), with no loop over pixels (avg pooling sums the
+view directly; max pooling copies it once, to take the argmax over each flattened window):
 
 * avg_pool2d averages each window. It is linear, and its adjoint spreads each output gradient
   evenly back over its window (a loop over the k_h k_w kernel offsets, each adding one strided
