@@ -57,6 +57,10 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
+class ShapeError(ValueError):
+    """An op cannot use inputs of these shapes; the message already names the op and shapes."""
+
+
 class AnomalyError(FloatingPointError):
     """An op produced NaN or inf while :func:`detect_anomaly` was active."""
 
@@ -321,6 +325,8 @@ class Function:
         arrays = [t.data for t in tensors]
         try:
             y = self.forward(*arrays)
+        except ShapeError:
+            raise
         except ValueError as error:  # broadcasting and shape errors from deep inside NumPy
             raise ValueError(f"{self.op_name()}: cannot apply to inputs of shapes "
                              f"{[t.shape for t in tensors]}: {error}") from None

@@ -10,7 +10,7 @@ import builtins
 from typing import Any, Sequence
 
 from .. import backend as B
-from ..autograd import Function, Tensor
+from ..autograd import Function, ShapeError, Tensor
 from .broadcast import broadcast_to, sum_to
 
 
@@ -25,7 +25,7 @@ class Reshape(Function):
         try:
             return x.reshape(self.shape)
         except ValueError:
-            raise ValueError(f"reshape: cannot view a tensor of shape {x.shape} ({x.size} elements) "
+            raise ShapeError(f"reshape: cannot view a tensor of shape {x.shape} ({x.size} elements) "
                              f"as shape {self.shape}") from None
 
     def backward(self, gy: Tensor) -> Tensor:
