@@ -10,10 +10,11 @@ import pytest
 import tinygen
 from tinygen import backend as B
 from tinygen import nn, optim
+from tinygen.models import ModelState
 from tinygen.models.registry import ModelSpec, Paper
-from tinygen.train import checkpoint
-from tinygen.train.checkpoint import CheckpointError, load, save
-from tinygen.train.loop import read_log, train
+from tinygen import checkpoint
+from tinygen.checkpoint import CheckpointError, load, save
+from tinygen.train import read_log, train
 
 
 def _nested_state() -> dict:
@@ -180,28 +181,25 @@ def _noisy_regression_spec() -> ModelSpec:
 
     def build(hparams, dataset):
         net = nn.Linear(2, 2)
-        return {"net": net, "opt": optim.SGD(net.parameters(), lr=hparams["lr"], momentum=0.9)}
+        return ModelState(net=net, opt=optim.SGD(net.parameters(), lr=hparams["lr"], momentum=0.9))
 
-    def train_step(model, batch, step):
-        x = tinygen.Tensor(batch[0])
+    def train_step(model, next_batch, step):
+        x = tinygen.Tensor(next_batch()[0])
         noisy = x + 0.1 * tinygen.randn(*x.shape)
-        loss = ((model["net"](noisy) - x) ** 2).mean()
-        model["opt"].zero_grad()
+        loss = ((model.net(noisy) - x) ** 2).mean()
+        model.opt.zero_grad()
         loss.backward()
-        model["opt"].step()
+        model.opt.step()
         return {"denoise": loss.item()}
 
     def sample(model, n):
         with tinygen.no_grad():
-            return model["net"](tinygen.randn(n, 2)).numpy()
+            return model.net(tinygen.randn(n, 2)).numpy()
 
     return ModelSpec(
         name="noisy-regression", paper=Paper("nobody", 2024, "a test model"), default_dataset="ring",
         default_hparams={"lr": 0.05, "batch_size": 32, "steps": 10},
-        build=build, train_step=train_step, sample=sample,
-        state_dict=lambda m: {"net": m["net"].state_dict(), "opt": m["opt"].state_dict()},
-        load_state_dict=lambda m, s: (m["net"].load_state_dict(s["net"]), m["opt"].load_state_dict(s["opt"])),
-        data_kinds=("2d",))
+        build=build, train_step=train_step, sample=sample, data_kinds=("2d",))
 
 
 def _parameters(path: Path) -> dict:
@@ -212,8 +210,8 @@ def _parameters(path: Path) -> dict:
 @pytest.fixture
 def no_pictures(monkeypatch):
     """Periodic pictures still sample (and draw random numbers) but skip matplotlib."""
-    from tinygen.train import loop
-    monkeypatch.setattr(loop, "save_samples_picture", lambda *args, **kwargs: None)
+    from tinygen.train import pictures
+    monkeypatch.setattr(pictures, "save_samples_picture", lambda *args, **kwargs: None)
 
 
 def test_resume_at_half_equals_straight_through_bit_for_bit_with_random_steps(tmp_path, no_pictures):

@@ -137,6 +137,6 @@ def test_the_registered_pca_fits_the_whole_batch_in_one_step():
 
     Data.x = x
     model = spec.build({"n_components": 2}, Data)
-    losses = spec.train_step(model, (x,), 0)
+    losses = spec.train_step(model, lambda: (x,), 0)
     assert losses["reconstruction_mse"] == pytest.approx(model.reconstruction_error(x))
     assert spec.sample(model, 7).shape == (7, 4)

@@ -12,9 +12,10 @@ import pytest
 import tinygen
 from tinygen import nn, optim
 from tinygen.models import get_model
+from tinygen.models import ModelState
 from tinygen.models.registry import ModelSpec, Paper
 from tinygen.train import NonFiniteLossError, load, read_log
-from tinygen.train.loop import prepare, resolve_hparams, train
+from tinygen.train import prepare, resolve_hparams, train
 
 
 def _line_spec(fail_at: dict) -> ModelSpec:
@@ -23,29 +24,26 @@ def _line_spec(fail_at: dict) -> ModelSpec:
 
     def build(hparams, dataset):
         net = nn.Linear(2, 2)
-        return {"net": net, "opt": optim.SGD(net.parameters(), lr=hparams["lr"])}
+        return ModelState(net=net, opt=optim.SGD(net.parameters(), lr=hparams["lr"]))
 
-    def train_step(model, batch, step):
-        x = tinygen.Tensor(batch[0])
-        loss = ((model["net"](x + 0.1 * tinygen.randn(*x.shape)) - x) ** 2).mean()
-        model["opt"].zero_grad()
+    def train_step(model, next_batch, step):
+        x = tinygen.Tensor(next_batch()[0])
+        loss = ((model.net(x + 0.1 * tinygen.randn(*x.shape)) - x) ** 2).mean()
+        model.opt.zero_grad()
         loss.backward()
-        model["opt"].step()
+        model.opt.step()
         bad = step == fail_at.get("step")
-        weight_norm = float((model["net"].weight.data ** 2).sum())
+        weight_norm = float((model.net.weight.data ** 2).sum())
         return {"fit": float("nan") if bad else loss.item(), "weight_norm": weight_norm}
 
     def sample(model, n):
         with tinygen.no_grad():
-            return model["net"](tinygen.randn(n, 2)).numpy()
+            return model.net(tinygen.randn(n, 2)).numpy()
 
     return ModelSpec(
         name="line", paper=Paper("nobody", 2024, "a test model"), default_dataset="ring",
         default_hparams={"lr": 0.1, "batch_size": 16, "steps": 12}, quick_hparams={"steps": 3},
-        build=build, train_step=train_step, sample=sample,
-        state_dict=lambda m: {"net": m["net"].state_dict(), "opt": m["opt"].state_dict()},
-        load_state_dict=lambda m, s: (m["net"].load_state_dict(s["net"]), m["opt"].load_state_dict(s["opt"])),
-        data_kinds=("2d",))
+        build=build, train_step=train_step, sample=sample, data_kinds=("2d",))
 
 
 QUIET = dict(progress=False, outputs=False, sample_every=0)
@@ -72,7 +70,7 @@ def test_a_non_finite_loss_names_the_step_and_the_loss_and_keeps_the_last_good_c
     assert state["step"] == 5
     # the checkpoint holds the parameters after exactly five steps
     reference = train(_line_spec({}), out=tmp_path / "five", steps=5, **QUIET)
-    np.testing.assert_array_equal(state["model"]["net"]["weight"], reference.model["net"].weight.data)
+    np.testing.assert_array_equal(state["model"]["net"]["weight"], reference.model.net.weight.data)
     assert [r["step"] for r in read_log(tmp_path / "losses.jsonl")] == list(range(7))
 
 
@@ -91,14 +89,14 @@ def test_resuming_after_a_crash_continues_from_the_checkpoint_and_rewrites_the_l
     resumed = train(spec, out=tmp_path / "run", steps=12, resume=True, **QUIET)
     straight = train(spec, out=tmp_path / "straight", steps=12, **QUIET)
     assert resumed.step == 12
-    np.testing.assert_array_equal(resumed.model["net"].weight.data, straight.model["net"].weight.data)
+    np.testing.assert_array_equal(resumed.model.net.weight.data, straight.model.net.weight.data)
     assert read_log(tmp_path / "run" / "losses.jsonl") == read_log(tmp_path / "straight" / "losses.jsonl")
 
 
 def test_a_training_step_that_raises_is_reported_with_its_step(tmp_path):
     spec = _line_spec({})
 
-    def broken_step(model, batch, step):
+    def broken_step(model, next_batch, step):
         if step == 2:
             raise ValueError("shapes do not match")
         return {"fit": 1.0}
@@ -166,7 +164,7 @@ def test_pictures_during_training_do_not_change_the_trajectory(tmp_path):
     spec = _line_spec({})
     pictured = train(spec, out=tmp_path / "pictures", steps=12, progress=False, outputs=False, sample_every=4)
     plain = train(spec, out=tmp_path / "plain", steps=12, **QUIET)
-    np.testing.assert_array_equal(pictured.model["net"].weight.data, plain.model["net"].weight.data)
+    np.testing.assert_array_equal(pictured.model.net.weight.data, plain.model.net.weight.data)
     names = sorted(p.name for p in (tmp_path / "pictures" / "progress").iterdir())
     assert names == [f"step_{k:07d}.{ext}" for k in (4, 8, 12) for ext in ("npy", "png")]
     assert np.load(tmp_path / "pictures" / "progress" / "step_0000004.npy").shape == (1000, 2)

@@ -14,4 +14,4 @@ from .ops import (abs, cat, clamp, exp, log, logsumexp, matmul, max, mean, min, 
 from . import nn, optim, viz  # noqa: E402
 
 __version__ = "0.1.0"
-from .train.checkpoint import load, save  # noqa: E402  (tinygen.save / tinygen.load: checkpoints)
+from .checkpoint import load, save  # noqa: E402  (tinygen.save / tinygen.load: checkpoints)

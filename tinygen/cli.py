@@ -5,6 +5,7 @@
                         [--seed S] [--device cpu|gpu] [--out DIR] [--resume] [--quick]
                         [--hparam KEY=VALUE ...] [--quiet]
     tinygen sample MODEL --checkpoint FILE --n N --out FILE.npy|FILE.png [--seed S]
+                         [--label L] [--condition KEY=VALUE ...]
     tinygen eval --dataset D --samples FILE.npy
 
 A thin layer: it parses, calls ``tinygen.train`` and ``tinygen.metrics``, and prints. Every
@@ -52,7 +53,7 @@ _non_negative_int = _number(int, "a non-negative integer", allow_zero=True)
 _positive_float = _number(float, "a positive finite number", allow_zero=False)
 
 
-def _hparam(text: str) -> tuple[str, Any]:
+def _key_value(text: str) -> tuple[str, Any]:
     """KEY=VALUE, the value read as JSON when it parses (numbers, lists, true/false), else as text."""
     key, sep, raw = text.partition("=")
     if not sep or not key:
@@ -83,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", metavar="DIR", help="output folder (default: runs/MODEL-DATASET)")
     train.add_argument("--resume", action="store_true", help="continue the run in DIR up to the requested total")
     train.add_argument("--quick", action="store_true", help="a tiny run that finishes in seconds")
-    train.add_argument("--hparam", type=_hparam, action="append", default=[], metavar="KEY=VALUE",
+    train.add_argument("--hparam", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                        help="override one of the model's hyperparameters (repeatable)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -94,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", required=True, metavar="FILE", help="FILE.npy (the array) or FILE.png (a picture)")
     sample.add_argument("--seed", type=_non_negative_int, default=0, metavar="S")
     sample.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    sample.add_argument("--label", type=_non_negative_int, metavar="L",
+                        help="the class to draw (conditional models; default: labels drawn uniformly)")
+    sample.add_argument("--condition", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                        help="another condition the model takes (repeatable)")
 
     evaluate = commands.add_parser("eval", help="measure samples against a dataset; prints JSON")
     evaluate.add_argument("--dataset", required=True, metavar="D")
@@ -137,8 +142,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from .models import get_model
-    from .train import load_run, sample
-    from .train.loop import save_samples_picture
+    from .train import load_run, sample_with_conditions
+    from .train.pictures import save_samples_picture
 
     spec = get_model(args.model)
     _require_device(args.device)
@@ -147,15 +152,20 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise ValueError(f"--out must end in .npy or .png, got {args.out!r}")
     if not Path(args.checkpoint).is_file():
         raise FileNotFoundError(f"--checkpoint: no file at {args.checkpoint!r}")
+    conditions = dict(args.condition)
+    if args.label is not None:
+        conditions["label"] = args.label
     run = load_run(args.checkpoint, device=args.device)
     if run.spec.name != spec.name:
         raise ValueError(f"{args.checkpoint} is a checkpoint of {run.spec.name!r}, not of {spec.name!r}")
     B.manual_seed(args.seed)
-    samples = sample(run, args.n)
+    samples, used = sample_with_conditions(run, args.n, **conditions)
     if out.parent != Path(""):
         out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
         B.np.save(out, samples)
+        if "label" in used:  # beside the samples, as training writes samples_labels.npy
+            B.np.save(out.with_name(out.stem + "_labels.npy"), used["label"])
     else:
         save_samples_picture(samples, run.dataset, out, title=f"{spec.name}, {args.n} samples")
     print(f"wrote {args.n} samples of {spec.name} (shape {tuple(samples.shape)}) to {out}", file=sys.stderr)
@@ -165,7 +175,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .data import list_datasets
     from .metrics import evaluate
-    from .train.loop import _json_ready
+    from .train.outputs import json_ready
 
     if args.dataset not in list_datasets():
         raise ValueError(f"unknown dataset {args.dataset!r}; the datasets are {', '.join(list_datasets())}")
@@ -178,7 +188,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ValueError(f"--samples: {args.samples!r} is not a .npy array of numbers ({error})") from None
     if not isinstance(samples, B.np.ndarray):
         raise ValueError(f"--samples: {args.samples!r} holds several arrays (an .npz); give one .npy array")
-    print(json.dumps(_json_ready(evaluate(args.dataset, samples)), indent=2))
+    print(json.dumps(json_ready(evaluate(args.dataset, samples)), indent=2))
     return 0
 
 

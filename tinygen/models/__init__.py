@@ -4,7 +4,8 @@ A new model file ends with ``register(ModelSpec(...))`` and gets one import line
 ``tinygen list``, ``tinygen train NAME`` and the tests reach it like every other model.
 """
 from .registry import ModelSpec, Paper, get_model, list_models, register
+from .state import ModelState
 from . import pca  # noqa: E402,F401  (registers "pca")
 from . import autoencoder  # noqa: E402,F401  (registers "autoencoder")
 
-__all__ = ["ModelSpec", "Paper", "get_model", "list_models", "register"]
+__all__ = ["ModelSpec", "ModelState", "Paper", "get_model", "list_models", "register"]

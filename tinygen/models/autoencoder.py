@@ -58,14 +58,14 @@ Deviations from the paper
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from .. import backend as B
 from .. import nn, optim
 from .. import ops as F
 from ..autograd import Tensor, no_grad
 from .registry import ModelSpec, Paper, register
+from .state import ModelState
 
 
 class Autoencoder(nn.Module):
@@ -107,10 +107,6 @@ def mlp_autoencoder(data_shape: tuple[int, ...], hidden: list[int], latent_dim: 
 
 def conv_autoencoder(data_shape: tuple[int, ...], latent_dim: int, channels: int = 32) -> Autoencoder:
     """Two stride-2 convolutions down, a linear code, two stride-2 transposed convolutions up."""
-    for layer in ("Conv2d", "ConvTranspose2d"):
-        if not hasattr(nn, layer):
-            raise ValueError(f"the convolutional autoencoder needs tinygen.nn.{layer}, which this version lacks; "
-                             f"use architecture='mlp'")
     if len(data_shape) != 3 or data_shape[1] % 4 or data_shape[2] % 4:
         raise ValueError(f"the convolutional autoencoder needs images (c, h, w) with h and w divisible by 4, "
                          f"got data of shape {data_shape}")
@@ -132,22 +128,19 @@ def conv_autoencoder(data_shape: tuple[int, ...], latent_dim: int, channels: int
     return Autoencoder(encoder, decoder)
 
 
-@dataclass
-class AutoencoderGenerator:
+class AutoencoderGenerator(ModelState):
     """The autoencoder, its optimiser, and the Gaussian over codes that turns it into a generator.
 
-    ``latent_mean`` / ``latent_cov`` are the fitted mu and Sigma; ``latent_step`` is the training
-    step they were fitted at, so ``sample`` refits them when the network has moved on since.
+    Buffers: ``latent_mean`` / ``latent_cov``, the fitted mu and Sigma, and ``latent_step``, the
+    training step they were fitted at (``step`` is the current one), so ``sample`` refits them
+    when the network has moved on since. ``loss`` ("bce" or "mse") and ``x_train`` (the host
+    training set, encoded to fit the Gaussian) come from ``build`` and are not checkpointed.
     """
 
-    net: Autoencoder
-    optimizer: optim.Optimizer
-    loss: str  # "bce" or "mse"
-    x_train: Any  # host array of the training set, encoded to fit the Gaussian
-    step: int = 0
-    latent_mean: Any = None
-    latent_cov: Any = None
-    latent_step: int = -1
+    def __init__(self, net: Autoencoder, optimizer: optim.Optimizer, loss: str, x_train: Any) -> None:
+        super().__init__(net=net, optimizer=optimizer, step=0, latent_mean=None, latent_cov=None, latent_step=-1)
+        self.loss = loss
+        self.x_train = x_train
 
     def reconstruction_loss(self, x: Tensor) -> Tensor:
         a = self.net(x)
@@ -230,32 +223,15 @@ def build(hparams: dict[str, Any], dataset: Any) -> AutoencoderGenerator:
     return AutoencoderGenerator(net, optimizer, loss, B.to_host(dataset.x))
 
 
-def train_step(model: AutoencoderGenerator, batch: tuple[Any, ...], step: int) -> dict[str, float]:
-    x = Tensor(batch[0])  # (N, *data_shape)
-    model.net.train()
+def train_step(model: AutoencoderGenerator, next_batch: Callable[[], tuple[Any, ...]],
+               step: int) -> dict[str, float]:
+    x = Tensor(next_batch()[0])  # (N, *data_shape)
     loss = model.reconstruction_loss(x)
     model.optimizer.zero_grad()
     loss.backward()
     model.optimizer.step()
     model.step = step + 1
     return {"reconstruction": loss.item()}
-
-
-def state_dict(model: AutoencoderGenerator) -> dict[str, Any]:
-    host = (lambda a: None if a is None else B.to_host(a).copy())
-    return {"net": model.net.state_dict(), "optimizer": model.optimizer.state_dict(), "step": model.step,
-            "latent_mean": host(model.latent_mean), "latent_cov": host(model.latent_cov),
-            "latent_step": model.latent_step}
-
-
-def load_state_dict(model: AutoencoderGenerator, state: dict[str, Any]) -> None:
-    model.net.load_state_dict(state["net"])
-    model.optimizer.load_state_dict(state["optimizer"])
-    model.step = int(state["step"])
-    device = B.default_device()
-    move = (lambda a: None if a is None else B.to_device(B.np.asarray(a, dtype=B.float64), device))
-    model.latent_mean, model.latent_cov = move(state["latent_mean"]), move(state["latent_cov"])
-    model.latent_step = int(state["latent_step"])
 
 
 register(ModelSpec(
@@ -271,8 +247,6 @@ register(ModelSpec(
     build=build,
     train_step=train_step,
     sample=lambda model, n: model.sample(n),
-    state_dict=state_dict,
-    load_state_dict=load_state_dict,
     summary="an MLP (or convolutional) autoencoder; samples decode codes drawn from a Gaussian fitted to the "
             "encoded training set",
 ))

@@ -61,31 +61,30 @@ Deviations and choices
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from .. import backend as B
 from .registry import ModelSpec, Paper, register
+from .state import ModelState
 
 
-class PCA:
+class PCA(ModelState):
     """Principal components by SVD, with ``fit``, ``transform``, ``inverse_transform``, ``sample``.
 
     Attributes after ``fit`` (names as in scikit-learn): ``mean_`` (D,), ``components_`` (K, D)
     (the rows are the principal directions), ``explained_variance_`` (K,) (lambda_k) and
-    ``explained_variance_ratio_`` (K,) (lambda_k / sum of all lambda).
+    ``explained_variance_ratio_`` (K,) (lambda_k / sum of all lambda). They are the model's
+    buffers: ``state_dict`` holds them, and ``data_shape``, under these names.
     """
 
     def __init__(self, n_components: int, data_shape: tuple[int, ...] | None = None,
                  clip: tuple[float, float] | None = None) -> None:
         if isinstance(n_components, bool) or not isinstance(n_components, int) or n_components < 1:
             raise ValueError(f"PCA: n_components must be a positive integer, got {n_components!r}")
+        super().__init__(mean_=None, components_=None, explained_variance_=None, explained_variance_ratio_=None,
+                         data_shape=tuple(data_shape) if data_shape is not None else None)
         self.n_components = n_components
-        self.data_shape = tuple(data_shape) if data_shape is not None else None
         self.clip = clip
-        self.mean_: Any = None
-        self.components_: Any = None
-        self.explained_variance_: Any = None
-        self.explained_variance_ratio_: Any = None
 
     # ---------------------------------------------------------------------------- fit
     def fit(self, x: Any) -> "PCA":
@@ -151,24 +150,6 @@ class PCA:
             x = xp.clip(x, *self.clip)
         return x.astype(B.float32)
 
-    # ------------------------------------------------------------------------- state
-    def state_dict(self) -> dict[str, Any]:
-        host = (lambda a: None if a is None else B.to_host(a).copy())
-        return {"mean": host(self.mean_), "components": host(self.components_),
-                "explained_variance": host(self.explained_variance_),
-                "explained_variance_ratio": host(self.explained_variance_ratio_),
-                "data_shape": list(self.data_shape) if self.data_shape is not None else None}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        device = B.default_device()
-        move = (lambda a: None if a is None else B.to_device(B.np.asarray(a, dtype=B.float64), device))
-        self.mean_ = move(state["mean"])
-        self.components_ = move(state["components"])
-        self.explained_variance_ = move(state["explained_variance"])
-        self.explained_variance_ratio_ = move(state["explained_variance_ratio"])
-        if state.get("data_shape") is not None:
-            self.data_shape = tuple(int(s) for s in state["data_shape"])
-
 
 # ----------------------------------------------------------------- the platform's interface
 def build(hparams: dict[str, Any], dataset: Any) -> PCA:
@@ -176,9 +157,9 @@ def build(hparams: dict[str, Any], dataset: Any) -> PCA:
     return PCA(hparams["n_components"], data_shape=tuple(dataset.x.shape[1:]), clip=clip)
 
 
-def train_step(model: PCA, batch: tuple[Any, ...], step: int) -> dict[str, float]:
-    """The whole fit, in one step on one batch (the loop hands PCA the full training set)."""
-    x = batch[0]
+def train_step(model: PCA, next_batch: Callable[[], tuple[Any, ...]], step: int) -> dict[str, float]:
+    """The whole fit, in one step on one batch (PCA's batch is the full training set)."""
+    x, = next_batch()
     model.fit(x)
     return {"reconstruction_mse": model.reconstruction_error(x)}
 
@@ -192,7 +173,5 @@ register(ModelSpec(
     build=build,
     train_step=train_step,
     sample=lambda model, n: model.sample(n),
-    state_dict=lambda model: model.state_dict(),
-    load_state_dict=lambda model, state: model.load_state_dict(state),
     summary="fit by SVD; sample Gaussian latents with the fitted variances and project back",
 ))

@@ -33,8 +33,8 @@ import tempfile
 import zipfile
 from typing import Any, Mapping
 
-from .. import backend as B
-from ..autograd import Tensor
+from . import backend as B
+from .autograd import Tensor
 
 STRUCTURE_KEY = "__structure__"
 _SEPARATOR = "/"

@@ -1,0 +1,55 @@
+"""The loss log: what a training step returns, checked, and kept one JSON line per step.
+
+``OUT/losses.jsonl`` holds ``{"step": k, "loss name": value, ...}`` for every step, appended and
+flushed as training goes, so a crash loses at most the step it happened in. A resumed run first
+drops the lines written after its checkpoint, so the log reads as one uninterrupted run.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import IO, Any, Mapping
+
+LOSS_LOG = "losses.jsonl"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A training step returned a NaN or infinite loss; training stopped before saving it."""
+
+
+def checked_losses(losses: Any, where: str, step: int, kept: str) -> dict[str, float]:
+    """The losses a step returned, as floats; a NaN or infinity stops training, naming it.
+
+    ``where`` names the model, ``kept`` says which checkpoint survives (for the error message).
+    """
+    if not isinstance(losses, Mapping) or not losses:
+        raise TypeError(f"{where}.train_step must return a non-empty dict of losses, got {type(losses).__name__}")
+    values = {str(k): float(v) for k, v in losses.items()}
+    bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+    if bad:
+        named = ", ".join(f"loss {k!r} = {v}" for k, v in bad.items())
+        raise NonFiniteLossError(f"{where}: non-finite loss at step {step}: {named}; training stopped and {kept}")
+    return values
+
+
+def append(log: IO[str], step: int, losses: Mapping[str, float]) -> None:
+    log.write(json.dumps({"step": step, **losses}) + "\n")
+    log.flush()
+
+
+def read_log(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The loss log as a list of ``{"step": k, "loss name": value, ...}``."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    with open(path) as file:
+        return [json.loads(line) for line in file if line.strip()]
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Keep only the lines of steps before ``step`` (a run resumed from ``step`` rewrites the rest)."""
+    kept = [entry for entry in read_log(path) if entry["step"] < step]
+    with open(path, "w") as file:
+        file.writelines(json.dumps(entry) + "\n" for entry in kept)
