@@ -59,25 +59,36 @@ def test_list_shows_every_registered_model_with_paper_and_dataset(capsys):
     code, out, _ = _run(capsys, "list")
     assert code == 0
     lines = out.strip().splitlines()
-    assert [line.split()[0] for line in lines] == tinygen.models.list_models() == ["pca", "autoencoder"]
+    names = tinygen.models.list_models()
+    assert [line.split()[0] for line in lines] == names and names[:2] == ["pca", "autoencoder"]
     assert "digits" in lines[0] and "Pearson (1901)" in lines[0]
     assert "Hinton" in lines[1] and "(2006)" in lines[1]
+    for name, line in zip(names, lines):
+        spec = tinygen.models.get_model(name)
+        assert spec.default_dataset in line and str(spec.paper.year) in line
     assert "gan" not in [line.split()[0] for line in lines]  # only what is registered
 
 
 # --------------------------------------------------------------------------------- train
-@pytest.mark.parametrize("model", ["pca", "autoencoder"])
+@pytest.mark.parametrize("model", tinygen.models.list_models())
 def test_train_quick_writes_every_promised_file(tmp_path, capsys, recorded_metrics, model):
+    from tinygen.data import get_dataset
+    from tinygen.train.outputs import N_FINAL_SAMPLES
+
+    spec = tinygen.models.get_model(model)
+    data = get_dataset(spec.default_dataset)
     out = tmp_path / model
     code, stdout, err = _run(capsys, "train", model, "--quick", "--out", out, "--quiet")
     assert code == 0, err
-    for name in PROMISED:
+    for name in PROMISED + (["samples_labels.npy"] if "label" in spec.conditions else []):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     samples = np.load(out / "samples.npy")
-    assert samples.shape == (1000, 1, 8, 8) and samples.dtype == np.float32  # 1,000 images
-    assert np.isfinite(samples).all() and samples.min() >= 0 and samples.max() <= 1
+    assert samples.shape == (N_FINAL_SAMPLES[data.kind],) + data.x.shape[1:] and samples.dtype == np.float32
+    assert np.isfinite(samples).all()
+    if data.kind in ("image", "binary"):
+        assert samples.min() >= 0 and samples.max() <= 1
     ((dataset, measured),) = recorded_metrics
-    assert dataset == "digits"
+    assert dataset == spec.default_dataset
     np.testing.assert_array_equal(measured, samples)  # the metrics measured exactly the saved samples
     assert json.loads((out / "metrics.json").read_text()) == json.loads(stdout)
     assert json.loads(stdout)["stand_in"] is True
@@ -201,7 +212,8 @@ def test_python_dash_m_tinygen_and_the_console_script_run(tmp_path):
     result = subprocess.run([sys.executable, "-m", "tinygen", "train", "nope"], capture_output=True, text=True,
                             env=env, cwd=tmp_path, timeout=60)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == "tinygen train: error: unknown model 'nope'; registered models: pca, autoencoder"
+    names = ", ".join(tinygen.models.list_models())
+    assert result.stderr.strip() == f"tinygen train: error: unknown model 'nope'; registered models: {names}"
     script = shutil.which("tinygen")
     if script is None:
         pytest.skip("the tinygen console script is not installed (pip install -e .)")
