@@ -129,6 +129,51 @@ def test_linear_default_init_is_uniform_within_one_over_sqrt_fan_in(backend: str
     assert np.abs(b).max() > 0.8 * bound and abs(b.mean()) < 0.2 * bound
 
 
+# ---------------------------------------------------------------------------------- dcgan_init_
+def _dcgan_model() -> nn.Module:
+    # the inner Linear and BatchNorm1d sit inside 2 enclosing modules, the outer Linear inside 1
+    return nn.Sequential(nn.Sequential(nn.Linear(40, 50), nn.BatchNorm1d(50)), nn.Linear(50, 60))
+
+
+def test_dcgan_init_draws_weights_from_n_0_002_gamma_from_n_1_002_and_zeroes_biases(backend: str) -> None:
+    tinygen.manual_seed(0)
+    model = nn.init.dcgan_init_(_dcgan_model())
+    inner, norm, outer = model[0][0], model[0][1], model[1]
+    weights = np.concatenate([inner.weight.numpy().ravel(), outer.weight.numpy().ravel()])
+    assert abs(weights.mean()) < 0.002 and abs(weights.std() - 0.02) < 0.001  # 5,000 draws
+    assert abs(norm.weight.numpy().mean() - 1.0) < 0.01 and 0.01 < norm.weight.numpy().std() < 0.03
+    for bias in (inner.bias, norm.bias, outer.bias):
+        assert np.all(bias.numpy() == 0.0)
+
+
+def _draws_per_weight(monkeypatch: pytest.MonkeyPatch, initialise: object) -> dict[str, int]:
+    """How many times ``normal_`` drew each weight of the model while ``initialise(model)`` ran."""
+    model = _dcgan_model()
+    names = {id(p): name for name, p in model.named_parameters()}
+    counts = dict.fromkeys((n for n in names.values() if n.endswith("weight")), 0)
+    original = nn.init.normal_
+
+    def counting_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+        counts[names[id(t)]] += 1
+        return original(t, mean, std)
+
+    monkeypatch.setattr(nn.init, "normal_", counting_normal_)
+    initialise(model)
+    return counts
+
+
+def test_dcgan_init_on_the_model_draws_each_weight_once(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    counts = _draws_per_weight(monkeypatch, nn.init.dcgan_init_)
+    assert counts == {"0.0.weight": 1, "0.1.weight": 1, "1.weight": 1}
+
+
+def test_dcgan_init_under_apply_draws_a_layer_once_per_enclosing_module_plus_one(
+        backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # what the docstring says about model.apply(dcgan_init_)
+    counts = _draws_per_weight(monkeypatch, lambda model: model.apply(nn.init.dcgan_init_))
+    assert counts == {"0.0.weight": 3, "0.1.weight": 3, "1.weight": 2}
+
+
 # ----------------------------------------------------------------------- containers and layers
 def test_sequential_indexing_length_iteration_and_names(backend: str) -> None:
     a, b, c = nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)

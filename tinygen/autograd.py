@@ -62,7 +62,7 @@ class ShapeError(ValueError):
 
 
 class AnomalyError(FloatingPointError):
-    """An op produced NaN or inf while :func:`detect_anomaly` was active."""
+    """An op produced NaN or inf, or a loss received it, while :func:`detect_anomaly` was active."""
 
 
 @contextlib.contextmanager
@@ -70,7 +70,9 @@ def detect_anomaly() -> Iterator[None]:
     """Raise at the first op whose forward or backward produces NaN or inf.
 
     The error names the op, the line of user code that created it and the shapes of its inputs.
-    It costs a pass over every result, so it is a debugging aid, off by default.
+    The losses also scan their inputs and name the loss and the argument that holds NaN or inf.
+    It costs a pass over every result (on a GPU, a wait for the device at every op), so it is a
+    debugging aid, off by default.
     """
     global _anomaly_enabled
     previous = _anomaly_enabled
@@ -81,11 +83,16 @@ def detect_anomaly() -> Iterator[None]:
         _anomaly_enabled = previous
 
 
+def is_anomaly_enabled() -> bool:
+    """True inside :func:`detect_anomaly` (``torch.is_anomaly_enabled``)."""
+    return _anomaly_enabled
+
+
 def _user_frame() -> str:
     """The innermost stack frame outside tinygen's own engine, as 'file:line in function'."""
     for frame in reversed(traceback.extract_stack()[:-2]):
         name = frame.filename.replace("\\", "/")
-        if "/tinygen/autograd.py" in name or "/tinygen/ops/" in name or "/tinygen/tensor_methods" in name:
+        if "/tinygen/autograd.py" in name or "/tinygen/ops/" in name:  # ops/ holds tensor_methods.py
             continue
         return f"{frame.filename}:{frame.lineno} in {frame.name}"
     return "<unknown>"
@@ -194,16 +201,8 @@ class Tensor:
         """The same data, cut from the graph (shares memory, like PyTorch)."""
         return Tensor._make(self.data, False)
 
-    def clone(self) -> "Tensor":
-        from .ops.shape import clone
-        return clone(self)
-
-    def to(self, target: Any) -> "Tensor":
-        """Move to a device ("cpu" or "gpu") or convert to a dtype; differentiable."""
-        from .ops.shape import to_device, to_dtype
-        if isinstance(target, str):
-            return to_device(self, target)
-        return to_dtype(self, target)
+    # ``clone`` and ``to`` (device moves and dtype conversions, both differentiable) are ops:
+    # ops/tensor_methods.py attaches them, with the arithmetic. ``cpu``, ``float``... call ``to``.
 
     def cpu(self) -> "Tensor":
         return self.to("cpu")

@@ -101,9 +101,17 @@ def randperm(n: int, device: str | None = None) -> Tensor:
 
 def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,
            device: str | None = None) -> Tensor:
+    """start, start + step, ... up to but excluding end, as ``torch.arange``: int64 when start, end
+    and step are all integers, otherwise the default float32."""
     if end is None:
         start, end = 0, start
+    if dtype is None:
+        integers = all(isinstance(v, (int, B.np.integer)) for v in (start, end, step))
+        dtype = B.int64 if integers else B.float32
     xp = B.module_for(_device(device))
+    if B.np.issubdtype(dtype, B.np.floating):
+        # start + i * step in float64, rounded once to dtype (a float32 step would add up its rounding)
+        return Tensor._make(xp.arange(start, end, step, dtype=B.float64).astype(dtype, copy=False))
     return Tensor._make(xp.arange(start, end, step, dtype=dtype))
 
 

@@ -6,7 +6,11 @@ the central difference
     d<u, f(x)>/dx_i  ~  ( <u, f(x + eps e_i)> - <u, f(x - eps e_i)> ) / (2 eps)
 
 where ``u`` is a random upstream gradient (so every output element matters, not only their sum).
-Everything runs in float64, where the central difference is accurate to about eps^2.
+Everything runs in float64. Write F(x) = <u, f(x)>. The central difference errs in two ways:
+truncation, about eps^2 |F'''| / 6 (1e-12 |F'''| at the default eps = 1e-6), and rounding, about
+1e-16 |F| / eps (each value of F carries float64's relative error of about 1e-16, and their
+difference is divided by 2 eps), here 1e-10 |F|; so rounding dominates. Both lie far below the
+default tolerances (atol 1e-5, rtol 1e-3), and a smaller eps would make the rounding error larger.
 ``gradgradcheck`` applies the same test to the gradient function itself (second order).
 """
 from __future__ import annotations

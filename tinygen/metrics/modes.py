@@ -10,11 +10,10 @@ The definitions are those of VEEGAN (Srivastava et al., 2017) as reused by PacGA
 * a mode is **covered** if at least one high-quality sample has it as its nearest centre;
 * the **reverse KL** is KL(p || u) = sum_k p_k log(p_k / (1/K)), where p is the histogram of the
   samples over modes and u the uniform distribution the data follows. Convention used here: every
-  sample (high quality or not) is counted at its nearest centre, which is how we read PacGAN's
-  description (each mode is a bin, each sample goes to its nearest mode); we could not check this
-  against the authors' code, and counting only the high-quality samples would be the other
-  reading. Empty bins contribute 0 (0 log 0 = 0), so the value lies in [0, log K] and a generator
-  stuck on one mode scores log K.
+  sample (high quality or not) is counted at its nearest centre, a reading of PacGAN's description
+  (each mode is a bin, each sample goes to its nearest mode) not checked against the authors'
+  code; counting only the high-quality samples would be the other reading. Empty bins contribute
+  0 (0 log 0 = 0), so the value lies in [0, log K] and a generator stuck on one mode scores log K.
 """
 from __future__ import annotations
 

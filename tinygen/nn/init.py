@@ -96,20 +96,37 @@ def default_layer_init_(weight: Tensor, bias: Tensor | None) -> None:
         uniform_(bias, -bound, bound)
 
 
+# The layers are named rather than imported: they are defined in files that import this one.
+# (PyTorch's DCGAN example picks its layers by class name too.) A subclass counts as its base.
+_WEIGHT_LAYERS = ("Conv2d", "ConvTranspose2d", "Linear")
+_BATCH_NORMS = ("BatchNorm1d", "BatchNorm2d")
+
+
+def _is_a(module: Any, class_names: tuple[str, ...]) -> bool:
+    return any(cls.__name__ in class_names and cls.__module__.startswith("tinygen.nn")
+               for cls in type(module).__mro__)
+
+
 def dcgan_init_(module: Any) -> Any:
-    """DCGAN's initialisation (Radford et al., 2015, section 4): every convolution, transposed
-    convolution and linear weight ~ N(0, 0.02), batch-norm gamma ~ N(1, 0.02), all biases 0.
+    """DCGAN's initialisation, in place, of ``module`` and every module inside it.
 
-    Use as ``model.apply(dcgan_init_)`` or ``dcgan_init_(model)`` (which walks every submodule).
+    * Convolution, transposed convolution and linear weights ~ N(0, 0.02). This is all the DCGAN
+      paper (Radford et al., 2016, section 4) gives: every weight from a zero-centred normal with
+      standard deviation 0.02.
+    * Batch-norm gamma ~ N(1, 0.02) and beta = 0. Not in the paper: this comes from the common
+      PyTorch DCGAN example (pytorch/examples, ``dcgan/main.py``, ``weights_init``).
+    * Convolution and linear biases = 0. That example builds its convolutions without a bias, so a
+      zero bias starts each layer as it starts there.
+
+    Call it once on the whole model, ``dcgan_init_(model)``: it visits each module once. Under
+    ``model.apply(dcgan_init_)`` it still gives these distributions, but ``apply`` calls it on every
+    module and each call walks that module's whole subtree, so a layer inside d enclosing modules
+    is drawn d + 1 times (the root's call draws last), spending d extra draws of the random stream.
     """
-    from .conv import Conv2d, ConvTranspose2d
-    from .layers import Linear
-    from .normalization import BatchNorm1d, BatchNorm2d
-
     for m in module.modules():
-        if isinstance(m, (Conv2d, ConvTranspose2d, Linear)):
+        if _is_a(m, _WEIGHT_LAYERS):
             normal_(m.weight, 0.0, 0.02)
-        elif isinstance(m, (BatchNorm1d, BatchNorm2d)) and m.weight is not None:
+        elif _is_a(m, _BATCH_NORMS) and m.weight is not None:
             normal_(m.weight, 1.0, 0.02)
         else:
             continue

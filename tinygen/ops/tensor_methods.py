@@ -1,7 +1,10 @@
 """Operator overloading: ``x + y``, ``x @ w``, ``x.sum(1)`` ... call the ops of this package.
 
 ``Tensor`` itself (in autograd.py) knows nothing about arithmetic; this module attaches the
-methods, so the dependency runs one way: ops import autograd, never the reverse.
+methods when ``tinygen.ops`` is first imported. The dependency runs one way: ops import
+autograd, and autograd imports nothing from ops. The differentiable ``clone`` and ``to`` (device
+moves and dtype conversions, which ``cpu``, ``gpu``, ``float``, ``double`` and ``type_as`` call)
+are attached here too.
 """
 from __future__ import annotations
 
@@ -22,6 +25,11 @@ def _compare(op: str) -> Any:
         return Tensor._make(getattr(self.data, op)(o))
     method.__name__ = op
     return method
+
+
+def _to(self: Tensor, target: Any) -> Tensor:
+    """Move to a device ("cpu" or "gpu") or convert to a dtype; differentiable."""
+    return S.to_device(self, target) if isinstance(target, str) else S.to_dtype(self, target)
 
 
 def _install() -> None:
@@ -51,6 +59,8 @@ def _install() -> None:
     T.sum, T.mean, T.var, T.std = R.sum, R.mean, R.var, R.std
     T.max, T.min, T.argmax, T.argmin, T.logsumexp = R.max, R.min, R.argmax, R.argmin, R.logsumexp
     T.reshape = T.view = S.reshape
+    T.clone = S.clone
+    T.to = _to
     T.permute, T.transpose, T.flatten, T.unflatten = S.permute, S.transpose, S.flatten, S.unflatten
     T.unsqueeze, T.squeeze, T.expand = S.unsqueeze, S.squeeze, S.expand
     T.t = lambda self: S.transpose(self, 0, 1)
