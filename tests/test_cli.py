@@ -31,7 +31,7 @@ def recorded_metrics(monkeypatch):
     """Replace the metrics by a stand-in that remembers what it was asked to measure."""
     calls = []
 
-    def fake_evaluate(dataset_name, samples):
+    def fake_evaluate(dataset_name, samples, labels=None):
         calls.append((dataset_name, np.array(samples)))
         return {"dataset": dataset_name, "kind": "image", "n_samples": len(samples), "stand_in": True}
 

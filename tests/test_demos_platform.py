@@ -31,7 +31,7 @@ def image_metrics_stand_in(monkeypatch):
                "frechet_distance": 1.0, "n_samples": len(samples)}
         return {**one, "reference": dict(one)}
 
-    def fake_evaluate(dataset_name, samples):
+    def fake_evaluate(dataset_name, samples, labels=None):
         if dataset_name == "digits":
             return {"dataset": dataset_name, "kind": "image", **fake_image_metrics(samples, dataset_name)}
         return real_evaluate(dataset_name, samples)

@@ -187,6 +187,24 @@ def test_held_out_real_digits_score_at_the_ceiling(digits_classifier: dict, monk
     assert m["frechet_distance"] <= 1.5 * reference["frechet_distance"]
 
 
+def test_label_accuracy_is_the_share_of_samples_classified_as_their_own_label(
+        digits_classifier: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TINYGEN_CACHE", str(digits_classifier["cache"]))
+    test = get_dataset("digits", "test")
+    right = image_metrics(test.x, "digits", labels=test.y)
+    shifted = image_metrics(test.x, "digits", labels=(test.y + 1) % 10)  # every label wrong
+    predicted = classifier_module.predict(digits_classifier["model"], test.x)[0].argmax(1)
+    assert right["label_accuracy"] == pytest.approx((predicted == test.y).mean()) and right["label_accuracy"] > 0.93
+    assert shifted["label_accuracy"] == pytest.approx((predicted == (test.y + 1) % 10).mean())
+    assert shifted["label_accuracy"] < 0.05
+    assert right["reference"]["label_accuracy"] > 0.9
+    assert "label_accuracy" not in image_metrics(test.x, "digits")
+    with pytest.raises(ValueError, match="labels must be 360 integers in \\[0, 10\\)"):
+        image_metrics(test.x, "digits", labels=test.y[:10])
+    with pytest.raises(ValueError, match="labels must be"):
+        image_metrics(test.x, "digits", labels=test.y + 10)
+
+
 def test_uniform_noise_images_score_poorly(digits_classifier: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TINYGEN_CACHE", str(digits_classifier["cache"]))
     noise = np.random.default_rng(0).random((360, 1, 8, 8)).astype(np.float32)

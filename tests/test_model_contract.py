@@ -282,10 +282,20 @@ def registered_cgan(monkeypatch):
     return spec
 
 
-def test_final_samples_of_a_conditional_model_come_with_uniform_labels(tmp_path, registered_cgan):
+def test_final_samples_of_a_conditional_model_come_with_uniform_labels(tmp_path, registered_cgan, monkeypatch):
+    import tinygen.metrics
+    measured = {}
+
+    def recording_evaluate(dataset_name, samples, labels=None):
+        measured.update(samples=np.array(samples), labels=labels)
+        return {"dataset": dataset_name}
+
+    monkeypatch.setattr(tinygen.metrics, "evaluate", recording_evaluate)
     train("toy-cgan", out=tmp_path, progress=False, sample_every=0)
     samples = np.load(tmp_path / "samples.npy")
     labels = np.load(tmp_path / "samples_labels.npy")
+    np.testing.assert_array_equal(measured["labels"], labels)  # the metrics check the saved labels
+    np.testing.assert_array_equal(measured["samples"], samples)
     assert labels.shape == (2500,) and labels.dtype == np.int64
     assert np.bincount(labels).tolist() == [1250, 1250]  # uniform over the two classes
     assert 0 < labels[:20].sum() < 20  # and in a random order, not sorted

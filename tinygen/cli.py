@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("model", metavar="MODEL")
     train.add_argument("--dataset", metavar="D", help="dataset name (default: the model's)")
     length = train.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=_positive_int, metavar="N", help="total steps of the run")
+    length.add_argument("--steps", type=_positive_int, metavar="N", help="total iterations of the run (generator updates for the adversarial models)")
     length.add_argument("--epochs", type=_positive_int, metavar="E", help="total epochs of the run")
     train.add_argument("--batch-size", type=_positive_int, metavar="B")
     train.add_argument("--lr", type=_positive_float, metavar="LR")

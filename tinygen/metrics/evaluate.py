@@ -50,7 +50,16 @@ def _class_metrics(logits: Any, n_classes: int) -> dict[str, Any]:
     }
 
 
-def image_metrics(samples: Any, dataset_name: str, cache_dir: str | None = None) -> dict[str, Any]:
+def _check_labels(labels: Any, n: int, n_classes: int) -> Any:
+    y = B.np.asarray(B.to_host(labels))
+    if y.shape != (n,) or y.dtype.kind not in "iu" or (n and (y.min() < 0 or y.max() >= n_classes)):
+        raise ValueError(f"evaluate: labels must be {n} integers in [0, {n_classes}), one per sample, got an array "
+                         f"of shape {y.shape} and dtype {y.dtype}")
+    return y
+
+
+def image_metrics(samples: Any, dataset_name: str, cache_dir: str | None = None,
+                  labels: Any = None) -> dict[str, Any]:
     """Classifier-based metrics of image ``samples`` (n, C, H, W) with values in [0, 1], as the data.
 
     Returns ``classes_covered``, ``n_classes``, ``kl_to_uniform`` (predicted-class histogram against
@@ -79,6 +88,10 @@ def image_metrics(samples: Any, dataset_name: str, cache_dir: str | None = None)
     reference = _class_metrics(reference_logits, n_classes)
     reference["frechet_distance"] = frechet_distance(reference_features, real_features)
     reference["n_samples"] = len(held_out.x) - half
+    if labels is not None:
+        y = _check_labels(labels, len(x), n_classes)
+        result["label_accuracy"] = float((logits.argmax(axis=1) == y).mean())
+        reference["label_accuracy"] = float((reference_logits.argmax(axis=1) == held_out.y[half:]).mean())
     result["reference"] = reference
     return result
 
@@ -120,14 +133,16 @@ def _pattern_metrics(x: Any) -> dict[str, Any]:
             "patterns_covered": int(matches.any(axis=0).sum()), "n_patterns": len(patterns)}
 
 
-def evaluate(dataset_name: str, samples: Any) -> dict[str, Any]:
+def evaluate(dataset_name: str, samples: Any, labels: Any = None) -> dict[str, Any]:
     """The metrics that fit ``dataset_name``'s kind (see the module docstring), as a JSON-ready dict.
 
     For 2-D, 1-D and binary data at most the first 2,500 samples are used, against the held-out
     split (2,500 points for the toys, 2,500 patterns drawn uniformly for bars-and-stripes).
+    ``labels``, one per sample for a class-conditional model, add ``label_accuracy`` to the image
+    metrics (other kinds of data have no classifier to check them with, and ignore them).
     """
     if dataset_name in IMAGE_SHAPES:
-        result = image_metrics(samples, dataset_name)
+        result = image_metrics(samples, dataset_name, labels=labels)
         kind = "image"
     else:
         n = N_SAMPLES_2D if dataset_name == "bars-and-stripes" else None

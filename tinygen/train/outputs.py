@@ -45,7 +45,7 @@ def write_outputs(run: Run, n_samples: int | None = None) -> dict[str, Any]:
     plots.loss_curves(read_log(run.out / LOSS_LOG), run.out / "losses.png",
                       title=f"{run.spec.name} on {run.dataset.name}")
     animate_progress(run)
-    run.metrics = json_ready(metrics.evaluate(run.dataset.name, samples))
+    run.metrics = json_ready(metrics.evaluate(run.dataset.name, samples, labels=conditions.get("label")))
     with open(run.out / "metrics.json", "w") as file:
         json.dump(run.metrics, file, indent=2)
     return run.metrics
