@@ -240,11 +240,13 @@ TORCH_CONFIGS = [
 ]
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["plain", "fused"])
 @pytest.mark.parametrize("name, kwargs", TORCH_CONFIGS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(TORCH_CONFIGS)])
-def test_optimizer_follows_the_same_trajectory_as_torch_optim(name: str, kwargs: dict[str, Any]) -> None:
+def test_optimizer_follows_the_same_trajectory_as_torch_optim(name: str, kwargs: dict[str, Any], fused: bool) -> None:
+    # both paths: the equations as written (fused=False) and the in-place kernels (the default)
     torch = pytest.importorskip("torch")
     p = leaf(THETA0)
-    ours = getattr(optim, name)([p], **kwargs)
+    ours = getattr(optim, name)([p], fused=fused, **kwargs)
     tp = torch.tensor(THETA0, dtype=torch.float64, requires_grad=True)
     theirs = getattr(torch.optim, name)([tp], **kwargs)
     tA, tb = torch.tensor(A), torch.tensor(b)
