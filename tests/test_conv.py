@@ -1,8 +1,10 @@
 """conv2d and nn.Conv2d: a nested-loop reference, output shapes, float64 gradient checks (first and
-second order), the adjoint structure of the backward, the memory guard and PyTorch parity."""
+second order), the adjoint structure of the backward, the memory settings (read from the
+environment at each call) and PyTorch parity."""
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ import tinygen.nn.functional as F
 from tinygen import nn
 from tinygen.autograd import Tensor
 from tinygen.gradcheck import gradcheck, gradgradcheck
-from tinygen.ops import conv as conv_ops
+from tinygen.ops import im2col
 
 
 def reference_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple[int, int],
@@ -138,16 +140,19 @@ def test_conv2d_weight_matches_a_finite_sum_reference() -> None:
     np.testing.assert_allclose(got, expected, atol=1e-12)
 
 
-def test_memory_guard_processes_the_batch_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chunk_size_set_after_import_takes_effect_and_gives_the_same_result(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(8)
     x = t64(rng.standard_normal((5, 2, 6, 6)), True)
     weight = t64(rng.standard_normal((3, 2, 3, 3)), True)
+    monkeypatch.delenv("TINYGEN_CONV_COLUMN_CHUNK_BYTES", raising=False)
     y_full = F.conv2d(x, weight, padding=1)
     y_full.backward(t64(np.ones(y_full.shape)))
     g_full = x.grad.numpy(), weight.grad.numpy()
     x.grad = weight.grad = None
     # one sample's column buffer: 6 * 6 * 3 * 3 * 2 doubles = 5184 bytes; allow two samples at once
-    monkeypatch.setattr(conv_ops, "COLUMN_CHUNK_BYTES", 2 * 5184)
+    monkeypatch.setenv("TINYGEN_CONV_COLUMN_CHUNK_BYTES", str(2 * 5184))
+    assert im2col.batch_chunks("conv2d", 5, 5184, "") == [slice(0, 2), slice(2, 4), slice(4, 5)]
     y = F.conv2d(x, weight, padding=1)
     y.backward(t64(np.ones(y.shape)))
     np.testing.assert_allclose(y.numpy(), y_full.numpy(), atol=1e-12)
@@ -155,11 +160,38 @@ def test_memory_guard_processes_the_batch_in_chunks(monkeypatch: pytest.MonkeyPa
     np.testing.assert_allclose(weight.grad.numpy(), g_full[1], atol=1e-12)
 
 
-def test_memory_guard_names_shapes_and_limit_when_one_sample_is_too_big(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(conv_ops, "MAX_COLUMN_BYTES", 1000)
+def test_memory_limit_set_after_import_names_shapes_limit_and_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     x, weight = tg.zeros(2, 2, 6, 6), tg.zeros(3, 2, 3, 3)
-    with pytest.raises(MemoryError, match=r"conv2d.*\(2, 2, 6, 6\).*\(3, 2, 3, 3\).*1,000 bytes"):
+    monkeypatch.delenv("TINYGEN_CONV_MAX_COLUMN_BYTES", raising=False)
+    assert F.conv2d(x, weight, padding=1).shape == (2, 3, 6, 6)
+    monkeypatch.setenv("TINYGEN_CONV_MAX_COLUMN_BYTES", "1000")
+    with pytest.raises(MemoryError, match=r"conv2d.*\(2, 2, 6, 6\).*\(3, 2, 3, 3\).*1,000 bytes.*"
+                                          r"TINYGEN_CONV_MAX_COLUMN_BYTES"):
         F.conv2d(x, weight, padding=1)
+    with pytest.raises(MemoryError, match="conv_transpose2d.*TINYGEN_CONV_MAX_COLUMN_BYTES"):
+        F.conv_transpose2d(tg.zeros(2, 3, 6, 6), weight, padding=1)
+    monkeypatch.setenv("TINYGEN_CONV_MAX_COLUMN_BYTES", str(1 << 30))
+    assert F.conv2d(x, weight, padding=1).shape == (2, 3, 6, 6)
+
+
+@pytest.mark.parametrize("variable", ["TINYGEN_CONV_COLUMN_CHUNK_BYTES", "TINYGEN_CONV_MAX_COLUMN_BYTES"])
+@pytest.mark.parametrize("value", ["lots", "1.5", "2e6", "0", "-4096"])
+def test_a_malformed_memory_setting_is_a_clear_error_naming_the_variable(
+        monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    monkeypatch.setenv(variable, value)
+    x, weight = tg.zeros(2, 2, 6, 6), tg.zeros(3, 2, 3, 3)
+    def message(where: str) -> str:
+        return (rf"^{where}: the environment variable {variable} must be a positive whole number of "
+                rf"bytes.*'{re.escape(value)}'")
+
+    with pytest.raises(ValueError, match=message("conv2d")):
+        F.conv2d(x, weight, padding=1)
+    with pytest.raises(ValueError, match=message("conv_transpose2d")):
+        F.conv_transpose2d(x, weight.permute(1, 0, 2, 3), padding=1)
+    with pytest.raises(ValueError, match=message("conv2d_weight")):
+        F.conv2d_weight(x, (3, 2, 3, 3), tg.zeros(2, 3, 6, 6), padding=1)
+    with pytest.raises(ValueError, match=variable):
+        nn.Conv2d(2, 3, 3)(x)
 
 
 # ------------------------------------------------------------------------------ nn.Conv2d

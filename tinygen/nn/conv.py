@@ -1,5 +1,6 @@
 """Convolution layers: ``Conv2d`` and ``ConvTranspose2d``, thin Modules around ``F.conv2d`` and
-``F.conv_transpose2d`` (tinygen/ops/conv.py, where the im2col and the adjoint live).
+``F.conv_transpose2d`` (tinygen/ops/conv.py, where the adjoint lives; the im2col kernels are in
+tinygen/ops/im2col.py).
 
 Parameter names, shapes and default initialisation are PyTorch's, so a state_dict maps one-to-one:
 ``weight`` (out, in, kH, kW) for Conv2d, (in, out, kH, kW) for ConvTranspose2d, ``bias`` (out,);

@@ -7,9 +7,8 @@ conv_transpose2d weight (C_in, C_out, k_h, k_w); stride s and padding p are ints
                        H_out = floor((H + 2p - k) / s) + 1
 
 The forward is *im2col*: every k_h x k_w window of the padded input becomes one row of a matrix
-``cols`` (N H_out W_out, k_h k_w C_in), built from a strided view of the input (no Python loop over
-pixels or samples), and then the whole convolution is the single product ``cols @ W_mat`` (per
-chunk of the batch, see "Memory" below).
+``cols`` (N H_out W_out, k_h k_w C_in), and then the whole convolution is the single matrix product
+``cols @ W_mat``.
 
 A convolution is linear in x, y = A x. Its transpose A^T is the *transposed convolution*:
 
@@ -27,25 +26,9 @@ where col2im adds every entry of a row back onto the input pixel its window read
 So every backward here is made of these three differentiable ops, and second-order gradients (a
 WGAN-GP penalty through a convolutional critic) come for free.
 
-Memory layout: inside these kernels arrays are *channels-last* (N, H, W, C). An im2col row is then
-k_h k_w runs of contiguous channels, which makes the gather several times faster than from
-(N, C, H, W), and the product's result is the (N, H_out, W_out, C_out) output, which is copied
-back to PyTorch's (N, C, H, W) layout (a cheap copy next to the product).
-
-col2im: the "add back" is a loop over the k_h k_w kernel offsets, each adding one strided slice of
-the output. Within one offset no two entries land on the same pixel, so it is an ordinary
-(deterministic) add; no scatter with repeated indices is needed and ``backend.scatter_add`` is not
-involved. The loop runs over kernel positions, never over pixels or samples.
-
-Memory: the ``cols`` matrix is k_h k_w / s^2 times larger than the input (12 MiB for a batch of
-64 through DCGAN's 4x4 stride-2 64-to-128-channel layer), so it is not built for the whole batch
-when that would exceed ``COLUMN_CHUNK_BYTES`` (default 2 MiB; environment variable
-``TINYGEN_CONV_COLUMN_CHUNK_BYTES``): the batch is then processed in chunks of samples, one matrix
-product per chunk. Small chunks cost nothing here: a chunk that fits in the CPU's L2 cache is
-faster than one big product, and the peak memory of a DCGAN training step drops by a quarter to
-a third (bench/bench_dcgan.py). If a single sample's buffer exceeds ``MAX_COLUMN_BYTES`` (default
-1 GiB; environment variable ``TINYGEN_CONV_MAX_COLUMN_BYTES``) a :class:`MemoryError` names the
-shapes and the limit instead of exhausting memory.
+The array kernels (im2col, col2im, channels-last layout, processing the batch in chunks and the
+memory guard, with their two environment variables) are in tinygen/ops/im2col.py; this file is the
+autograd story on top of them.
 
 Deviations from PyTorch: no ``dilation`` or ``groups``; 4-D (batched) input only; zero padding
 only in the functional form (``nn.Conv2d(padding_mode=...)`` pads with ``F.pad`` first); no
@@ -53,18 +36,13 @@ only in the functional form (``nn.Conv2d(padding_mode=...)`` pads with ``F.pad``
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Sequence
 
 from .. import backend as B
 from ..autograd import Function, Tensor
-
-Pair = tuple[int, int]
-
-# im2col / col2im buffers are built for about this many bytes of the batch at a time (see "Memory")
-COLUMN_CHUNK_BYTES: int = int(os.environ.get("TINYGEN_CONV_COLUMN_CHUNK_BYTES", str(2 << 20)))
-# a single sample whose buffer is larger than this raises a MemoryError
-MAX_COLUMN_BYTES: int = int(os.environ.get("TINYGEN_CONV_MAX_COLUMN_BYTES", str(1 << 30)))
+# the array kernels; pooling imports Pair and conv2d_output_size from this module
+from .im2col import (Pair, column_limits, conv2d_array, conv2d_output_size, conv2d_weight_array,
+                     conv_transpose2d_array, conv_transpose2d_output_size)
 
 
 # ----------------------------------------------------------------------------- sizes and checks
@@ -97,18 +75,6 @@ def conv_params(kernel_size: Any, stride: Any, padding: Any, where: str,
         raise ValueError(f"{where}: output_padding must be non-negative and smaller than the stride "
                          f"in each dimension, got output_padding {op} with stride {s}")
     return kernel, s, p, op
-
-
-def conv2d_output_size(size: Pair, kernel: Pair, stride: Pair, padding: Pair) -> Pair:
-    """(H_out, W_out) = floor((H + 2p - k) / s) + 1 in each dimension."""
-    return tuple((n + 2 * p - k) // s + 1 for n, k, s, p in zip(size, kernel, stride, padding))
-
-
-def conv_transpose2d_output_size(size: Pair, kernel: Pair, stride: Pair, padding: Pair,
-                                 output_padding: Pair) -> Pair:
-    """(H_out, W_out) = (H - 1) s - 2p + k + output_padding in each dimension."""
-    return tuple((n - 1) * s - 2 * p + k + op
-                 for n, k, s, p, op in zip(size, kernel, stride, padding, output_padding))
 
 
 def _skipped(in_size: Pair, out_size: Pair, kernel: Pair, stride: Pair, padding: Pair) -> Pair:
@@ -153,6 +119,8 @@ def check_conv2d_input(x: Tensor, weight: Tensor, bias: Tensor | None, stride: P
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"{where}: bias must have shape ({weight.shape[0]},), got {bias.shape}")
     _check_dtypes(where, x, weight, bias)
+    # a malformed TINYGEN_CONV_* environment variable is reported here, before the Function runs
+    column_limits(where)
 
 
 def check_conv_transpose2d_input(x: Tensor, weight: Tensor, bias: Tensor | None, stride: Pair,
@@ -173,118 +141,7 @@ def check_conv_transpose2d_input(x: Tensor, weight: Tensor, bias: Tensor | None,
     if bias is not None and bias.shape != (weight.shape[1],):
         raise ValueError(f"{where}: bias must have shape ({weight.shape[1]},), got {bias.shape}")
     _check_dtypes(where, x, weight, bias)
-
-
-# ------------------------------------------------------------------------ array-level kernels
-def _batch_chunks(where: str, n: int, bytes_per_sample: int, describe: str) -> list[slice]:
-    """Slices of the batch whose column buffers stay near COLUMN_CHUNK_BYTES (at least one sample
-    each); a MemoryError if a single sample's buffer is over MAX_COLUMN_BYTES."""
-    if bytes_per_sample > MAX_COLUMN_BYTES:
-        raise MemoryError(
-            f"{where}: the column buffer for a single sample ({describe}) needs {bytes_per_sample:,} "
-            f"bytes, more than the limit of {MAX_COLUMN_BYTES:,} bytes (tinygen.ops.conv.MAX_COLUMN_BYTES, "
-            f"environment variable TINYGEN_CONV_MAX_COLUMN_BYTES). Use a smaller input or kernel, "
-            f"or raise the limit.")
-    per_chunk = max(1, min(n, COLUMN_CHUNK_BYTES // max(bytes_per_sample, 1)))
-    return [slice(i, min(i + per_chunk, n)) for i in range(0, n, per_chunk)]
-
-
-def _im2col(x: Any, kernel: Pair, stride: Pair, padding: Pair, out_size: Pair) -> Any:
-    """x (n, C, H, W) -> cols (n H_out W_out, k_h k_w C): row (n, i, j) is the window
-    x_pad[n, :, s_h i : s_h i + k_h, s_w j : s_w j + k_w], flattened in (u, v, c) order."""
-    xp = B.array_module(x)
-    n, c, h, w = x.shape
-    (kh, kw), (sh, sw), (ph, pw), (ho, wo) = kernel, stride, padding, out_size
-    # a zero-padded channels-last copy (n, H + 2p_h, W + 2p_w, C)
-    x_pad = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
-    x_pad[:, ph:ph + h, pw:pw + w, :] = x.transpose(0, 2, 3, 1)
-    st_n, st_h, st_w, st_c = x_pad.strides
-    # a view: window (i, j) starts s_h i rows and s_w j columns in; (u, v) walks inside it
-    windows = B.as_strided(x_pad, (n, ho, wo, kh, kw, c), (st_n, sh * st_h, sw * st_w, st_h, st_w, st_c))
-    return windows.reshape(n * ho * wo, kh * kw * c)  # the one copy: each window becomes a row
-
-
-def _col2im_add(target: Any, cols: Any, stride: Pair, padding: Pair) -> None:
-    """target (n, H_out, W_out, C) += the adjoint of im2col applied to cols (k_h, k_w, n, H, W, C).
-
-    cols[u, v, n, i, j] belongs to the output pixel (s_h i + u - p_h, s_w j + v - p_w); pixels that
-    fall into the padding are dropped. For each kernel offset (u, v) the pixels form one strided
-    slice of the target, with no pixel repeated inside it.
-    """
-    kh, kw, _, h, w, _ = cols.shape
-    for u in range(kh):
-        rows, source_rows = _landing(u, h, stride[0], padding[0], target.shape[1])
-        for v in range(kw):
-            columns, source_columns = _landing(v, w, stride[1], padding[1], target.shape[2])
-            target[:, rows, columns, :] += cols[u, v, :, source_rows, source_columns, :]
-
-
-def _landing(u: int, n: int, s: int, p: int, size: int) -> tuple[slice, slice]:
-    """Where input positions i = 0 .. n-1 land at kernel offset u: output index s i + u - p,
-    kept only inside [0, size). Returns (output slice, input slice)."""
-    first = max(0, -((u - p) // s))  # the smallest i with s i + u - p >= 0
-    last = min(n - 1, (size - 1 - u + p) // s)  # the largest i with s i + u - p < size
-    if last < first:
-        return slice(0, 0), slice(0, 0)
-    start = s * first + u - p
-    return slice(start, start + s * (last - first) + 1, s), slice(first, last + 1)
-
-
-def _conv2d_array(x: Any, weight: Any, bias: Any, stride: Pair, padding: Pair) -> Any:
-    xp = B.array_module(x, weight)
-    n, c, h, w = x.shape
-    c_out, _, kh, kw = weight.shape
-    ho, wo = conv2d_output_size((h, w), (kh, kw), stride, padding)
-    w_mat = weight.transpose(2, 3, 1, 0).reshape(kh * kw * c, c_out)  # (k_h k_w C_in, C_out)
-    y = xp.empty((n, c_out, ho, wo), dtype=x.dtype)
-    bytes_per_sample = ho * wo * kh * kw * c * x.dtype.itemsize
-    for part in _batch_chunks("conv2d", n, bytes_per_sample, f"input {x.shape}, weight {weight.shape}"):
-        cols = _im2col(x[part], (kh, kw), stride, padding, (ho, wo))  # (n H_out W_out, k_h k_w C_in)
-        # y[n, i, j, :] = window(n, i, j) @ W_mat: the convolution as one matrix product
-        y_hwc = (cols @ w_mat).reshape(-1, ho, wo, c_out)  # channels-last
-        if bias is not None:
-            y_hwc += bias
-        y[part] = y_hwc.transpose(0, 3, 1, 2)  # back to (n, C_out, H_out, W_out)
-    return y
-
-
-def _conv_transpose2d_array(x: Any, weight: Any, bias: Any, stride: Pair, padding: Pair,
-                            output_padding: Pair) -> Any:
-    xp = B.array_module(x, weight)
-    n, c_in, h, w = x.shape
-    _, c_out, kh, kw = weight.shape
-    ho, wo = conv_transpose2d_output_size((h, w), (kh, kw), stride, padding, output_padding)
-    w_k = weight.transpose(2, 3, 0, 1).reshape(kh * kw, c_in, c_out)  # (k_h k_w, C_in, C_out)
-    y = xp.empty((n, c_out, ho, wo), dtype=x.dtype)
-    bytes_per_sample = kh * kw * h * w * c_out * x.dtype.itemsize
-    for part in _batch_chunks("conv_transpose2d", n, bytes_per_sample,
-                              f"input {x.shape}, weight {weight.shape}"):
-        m = part.stop - part.start
-        x_mat = x[part].transpose(0, 2, 3, 1).reshape(m * h * w, c_in)  # (n H W, C_in)
-        # cols[u, v] = x_mat @ W[:, :, u, v]: one (batched over kernel offsets) matrix product
-        cols = xp.matmul(x_mat, w_k)  # (k_h k_w, n H W, C_out)
-        y_hwc = xp.zeros((m, ho, wo, c_out), dtype=x.dtype)  # channels-last
-        _col2im_add(y_hwc, cols.reshape(kh, kw, m, h, w, c_out), stride, padding)
-        if bias is not None:
-            y_hwc += bias
-        y[part] = y_hwc.transpose(0, 3, 1, 2)
-    return y
-
-
-def _conv2d_weight_array(x: Any, gy: Any, kernel: Pair, stride: Pair, padding: Pair) -> Any:
-    xp = B.array_module(x, gy)
-    n, c, _, _ = x.shape
-    _, c_out, ho, wo = gy.shape
-    kh, kw = kernel
-    g_w = xp.zeros((c_out, kh * kw * c), dtype=x.dtype)
-    bytes_per_sample = ho * wo * kh * kw * c * x.dtype.itemsize
-    for part in _batch_chunks("conv2d_weight", n, bytes_per_sample,
-                              f"input {x.shape}, grad_output {gy.shape}"):
-        cols = _im2col(x[part], kernel, stride, padding, (ho, wo))
-        gy_mat = gy[part].transpose(0, 2, 3, 1).reshape(-1, c_out)  # (n H_out W_out, C_out)
-        # gW[o, (u, v, c)] = sum over output pixels of gy[pixel, o] * window(pixel)[(u, v, c)]
-        g_w += gy_mat.T @ cols
-    return xp.ascontiguousarray(g_w.reshape(c_out, kh, kw, c).transpose(0, 3, 1, 2))
+    column_limits(where)
 
 
 # ---------------------------------------------------------------------------------- Functions
@@ -295,7 +152,7 @@ class Conv2d(Function):
         self.stride, self.padding = stride, padding
 
     def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
-        return _conv2d_array(x, weight, bias, self.stride, self.padding)
+        return conv2d_array(x, weight, bias, self.stride, self.padding)
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
         x, weight = self.inputs[0], self.inputs[1]
@@ -324,7 +181,7 @@ class ConvTranspose2d(Function):
         self.stride, self.padding, self.output_padding = stride, padding, output_padding
 
     def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
-        return _conv_transpose2d_array(x, weight, bias, self.stride, self.padding, self.output_padding)
+        return conv_transpose2d_array(x, weight, bias, self.stride, self.padding, self.output_padding)
 
     def backward(self, gz: Tensor) -> tuple[Tensor | None, ...]:
         x, weight = self.inputs[0], self.inputs[1]
@@ -353,7 +210,7 @@ class Conv2dWeight(Function):
         self.kernel, self.stride, self.padding = kernel, stride, padding
 
     def forward(self, x: Any, gy: Any) -> Any:
-        return _conv2d_weight_array(x, gy, self.kernel, self.stride, self.padding)
+        return conv2d_weight_array(x, gy, self.kernel, self.stride, self.padding)
 
     def backward(self, g_gw: Tensor) -> tuple[Tensor | None, Tensor | None]:
         x, gy = self.inputs
@@ -406,4 +263,5 @@ def conv2d_weight(input: Tensor, weight_size: Sequence[int], grad_output: Tensor
         raise ValueError(f"{where}: input {input.shape} and weight size {weight_size} give an output "
                          f"of shape {expected}, but grad_output has shape {grad_output.shape}")
     _check_dtypes(where, input, grad_output)
+    column_limits(where)
     return Conv2dWeight(kernel, s, p)(input, grad_output)

@@ -22,25 +22,46 @@ Backward of the training mode (the paper's chain rule, collapsed):
     dL/dgamma = sum dL/dy x_hat
     dL/dx     = gamma / sqrt(sigma2_B + eps) (dL/dy - mean(dL/dy) - x_hat mean(dL/dy x_hat))
 
-Like PyTorch, the forward keeps only the per-channel mu_B and 1 / sqrt(sigma2_B + eps) for the
-backward, not x_hat. The backward is written twice, with the same three lines: with tensor ops
-when a graph of the backward itself is being recorded (``create_graph=True``, so second-order
-gradients are right), and on raw arrays, reusing buffers in place, otherwise (the common case,
-where it saves three activation-sized temporaries).
+Every input gradient depends on the whole batch, because mu_B and sigma2_B move with each x:
+mean(dL/dy) is the path through mu_B, and x_hat mean(dL/dy x_hat) the path through sigma2_B.
+
+The backward is written once, with tensor ops, so it can itself be differentiated: a WGAN-GP
+gradient penalty through a critic with batch norm differentiates dL/dx again. For that, mu_B and
+1 / sqrt(sigma2_B + eps) must enter the backward as functions of x, not as numbers saved by the
+forward: a saved array is a constant to the graph, and a second derivative through it would miss
+how the statistics move with x. mu_B is simply recomputed (one pass over x); 1 / sqrt(sigma2_B + eps)
+is the small op ``InvStd``, whose value is the one the forward computed and whose backward is its
+derivative, -inv_std^3 (x_i - mu_B) / m. Like PyTorch, the forward keeps no activation-sized array
+for the backward, only per-channel statistics.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from .. import backend as B
-from ..autograd import Function, Tensor, is_grad_enabled
+from ..autograd import Function, Tensor
 
 
-def _normalise(x: Tensor, axes: tuple[int, ...], eps: float) -> tuple[Tensor, Tensor]:
-    """x_hat and 1 / sqrt(sigma2_B + eps) as differentiable functions of x."""
-    d = x - x.mean(axes, keepdim=True)
-    inv_std = ((d * d).mean(axes, keepdim=True) + eps) ** -0.5
-    return d * inv_std, inv_std
+class InvStd(Function):
+    """inv_std = 1 / sqrt(sigma2_B + eps) of x, per channel, as a node of the graph whose value is
+    the one BatchNorm.forward already computed (recomputing it would cost three passes over x):
+
+        d inv_std / dx_i = -inv_std^3 (x_i - mu_B) / m
+    """
+
+    def __init__(self, inv_std: Any, axes: tuple[int, ...]) -> None:
+        self.inv_std, self.axes = inv_std, axes
+
+    def forward(self, x: Any) -> Any:
+        return self.inv_std
+
+    def backward(self, g: Tensor) -> Tensor:
+        (x,) = self.inputs
+        m = x.data.size // self.inv_std.size
+        # inv_std and mu_B as functions of x again, so this derivative can be differentiated too
+        inv_std = InvStd(self.inv_std, self.axes)(x)
+        mu = x.mean(self.axes, keepdim=True)
+        return (g * inv_std ** 3 * (-1.0 / m)) * (x - mu)
 
 
 class BatchNorm(Function):
@@ -51,63 +72,37 @@ class BatchNorm(Function):
 
     def forward(self, x: Any, gamma: Any, beta: Any) -> Any:
         xp = B.array_module(x)
-        # mu_B, sigma2_B per channel (kept with size-1 axes so they broadcast)
+        # mu_B, sigma2_B per channel, with size-1 axes so they broadcast (batch_norm reads them for
+        # the running estimates, the backward reads inv_std)
         self.mean = x.mean(axis=self.axes, keepdims=True)
-        x_hat = x - self.mean
-        self.var = (x_hat * x_hat).mean(axis=self.axes, keepdims=True)
+        y = x - self.mean
+        self.var = (y * y).mean(axis=self.axes, keepdims=True)
         self.inv_std = 1.0 / xp.sqrt(self.var + self.eps)
-        # x_hat = (x - mu_B) / sqrt(sigma2_B + eps)   (in place; like PyTorch, only the two
-        # per-channel statistics are kept for backward, not x_hat)
-        x_hat *= self.inv_std
-        shape = self.mean.shape
-        # y = gamma x_hat + beta
-        x_hat *= gamma.reshape(shape)
-        x_hat += beta.reshape(shape)
-        return x_hat
+        # x_hat = (x - mu_B) inv_std, then y = gamma x_hat + beta, in one buffer
+        y *= gamma.reshape(self.mean.shape) * self.inv_std
+        y += beta.reshape(self.mean.shape)
+        return y
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
-        if not is_grad_enabled():
-            return self._backward_in_place(gy)
-        # a graph of this backward is being built (create_graph=True, e.g. a gradient penalty):
-        # x_hat and the inverse std must be differentiable functions of x, not saved constants
         x, gamma, beta = self.inputs
-        x_hat, inv_std = _normalise(x, self.axes, self.eps)
-        shape = inv_std.shape
+        # mu_B and inv_std as differentiable functions of x, so that a derivative of this gradient
+        # sees them move with x
+        mu = x.mean(self.axes, keepdim=True)
+        inv_std = InvStd(self.inv_std, self.axes)(x)
+        shape = mu.shape
         m = x.data.size // gamma.data.size
-        # dL/dbeta = sum dL/dy ;  dL/dgamma = sum dL/dy x_hat
+        # dL/dbeta = sum dL/dy ;  dL/dgamma = sum dL/dy x_hat = inv_std sum dL/dy (x - mu_B)
         g_beta = gy.sum(self.axes)
-        g_gamma = (gy * x_hat).sum(self.axes)
+        g_gamma = (gy * (x - mu)).sum(self.axes) * inv_std.reshape(-1)
         gx = None
         if x.requires_grad:
-            # dL/dx = gamma inv_std (dL/dy - mean(dL/dy) - x_hat mean(dL/dy x_hat))
+            # dL/dx = gamma inv_std (dL/dy - x_hat mean(dL/dy x_hat) - mean(dL/dy)), where
+            # x_hat = (x - mu_B) inv_std is formed inside the expression rather than kept: evaluated
+            # left to right, no more than two activation-sized arrays are alive at a time
             mean_gy = g_beta.reshape(shape) * (1.0 / m)
-            mean_gy_xhat = g_gamma.reshape(shape) * (1.0 / m)
-            gx = (gamma.reshape(shape) * inv_std) * (gy - mean_gy - x_hat * mean_gy_xhat)
+            mean_gy_x_hat = g_gamma.reshape(shape) * (1.0 / m)
+            gx = (gamma.reshape(shape) * inv_std) * (gy - (x - mu) * (inv_std * mean_gy_x_hat) - mean_gy)
         return (gx, g_gamma if gamma.requires_grad else None, g_beta if beta.requires_grad else None)
-
-    def _backward_in_place(self, gy_t: Tensor) -> tuple[Tensor | None, ...]:
-        """The same three formulas on raw arrays, reusing buffers in place: with no graph to
-        build, this keeps two activation-sized temporaries alive instead of five."""
-        x, gamma, beta = self.inputs
-        gy = gy_t.data
-        m = x.data.size // gamma.data.size
-        shape = self.inv_std.shape
-        x_hat = x.data - self.mean
-        x_hat *= self.inv_std
-        # dL/dbeta = sum dL/dy ;  dL/dgamma = sum dL/dy x_hat
-        g_beta = gy.sum(axis=self.axes)
-        g_gamma = (gy * x_hat).sum(axis=self.axes)
-        gx = None
-        if x.requires_grad:
-            # dL/dx = gamma inv_std (dL/dy - mean(dL/dy) - x_hat mean(dL/dy x_hat))
-            scale = gamma.data.reshape(shape) * self.inv_std
-            x_hat *= g_gamma.reshape(shape) * (1.0 / m)
-            gx = gy - g_beta.reshape(shape) * (1.0 / m)
-            gx -= x_hat
-            gx *= scale
-            gx = Tensor._make(gx)
-        return (gx, Tensor._make(g_gamma) if gamma.requires_grad else None,
-                Tensor._make(g_beta) if beta.requires_grad else None)
 
 
 def _check(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
