@@ -7,6 +7,7 @@ from .registry import ModelSpec, Paper, get_model, list_models, register
 from .state import ModelState
 from . import pca  # noqa: E402,F401  (registers "pca")
 from . import autoencoder  # noqa: E402,F401  (registers "autoencoder")
+from . import gan  # noqa: E402,F401  (registers "gan")
 from . import dcgan  # noqa: E402,F401  (registers "dcgan")
 from . import cgan  # noqa: E402,F401  (registers "cgan")
 
