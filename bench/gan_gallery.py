@@ -64,8 +64,8 @@ MODE_ENTRIES = [
     Entry(f"{label} on the {dataset}", model, dataset, hparams, published)
     for dataset in ("ring", "grid")
     for label, model, hparams, published in [
-        ("GAN, non-saturating loss", "gan", {"generator_loss": "non-saturating"}, PACGAN[dataset]),
-        ("GAN, saturating (minimax) loss", "gan", {"generator_loss": "saturating"}, PACGAN[dataset]),
+        ("GAN, non-saturating loss", "gan", {}, PACGAN[dataset]),
+        ("GAN, saturating (minimax) loss", "gan", {"saturating": True}, PACGAN[dataset]),
         ("WGAN", "wgan", {}, ""),
         ("WGAN-GP", "wgan-gp", {}, WGAN_GP[dataset]),
     ]
@@ -108,7 +108,7 @@ def run_all(entries: list[Entry], seeds: int, out: Path, jobs: int, quick: bool)
 
 
 def _short(metrics: dict[str, Any]) -> str:
-    keys = ("modes_covered", "high_quality_pct", "kl", "classes_covered", "kl_to_uniform", "mean_confidence",
+    keys = ("modes_covered", "high_quality_pct", "classes_covered", "kl_to_uniform", "mean_confidence",
             "label_accuracy")
     return " ".join(f"{k}={metrics[k]:.3g}" for k in keys if k in metrics)
 
@@ -124,7 +124,7 @@ def mode_row(entry: Entry, runs: list[dict]) -> str:
     m = [r["metrics"] for r in runs]
     minutes = statistics.mean(r["seconds"] for r in runs) / 60
     return (f"| {entry.label} | {_mean_std([x['modes_covered'] for x in m], 1)} / {m[0]['n_modes']} | "
-            f"{_mean_std([x['high_quality_pct'] for x in m], 1)} | {_mean_std([x['kl'] for x in m], 2)} | "
+            f"{_mean_std([x['high_quality_pct'] for x in m], 1)} | {_mean_std([x['kl_to_uniform'] for x in m], 2)} | "
             f"{entry.published or '–'} | {minutes:.1f} min | `{entry.command} --seed S` |")
 
 
@@ -175,7 +175,8 @@ def gallery_rows(entries: list[Entry], results: dict[str, list[dict]], out: Path
                         f"{m['mean_confidence']:.2f} (real {m['reference']['mean_confidence']:.2f})")
             if "label_accuracy" in m:
                 measured += f", {100 * m['label_accuracy']:.0f}% of samples show their label"
-        rows.append(f"| {entry.model} | `{entry.command}` | ![{entry.model}]({picture.relative_to(REPO)}) | "
+        link = os.path.relpath(picture, REPO)
+        rows.append(f"| {entry.model} | `{entry.command}` | ![{entry.model}]({link}) | "
                     f"{measured} | {entry.published or 'see results_gans.md'} |")
     return rows
 
