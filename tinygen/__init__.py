@@ -3,7 +3,8 @@
 Start reading at ``tinygen/backend.py`` and ``tinygen/autograd.py``; the README gives the order.
 """
 from . import backend
-from .autograd import AnomalyError, Function, Tensor, detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad
+from .autograd import (AnomalyError, Function, Tensor, detect_anomaly, enable_grad, grad, is_anomaly_enabled,
+                       is_grad_enabled, no_grad)
 from . import ops  # noqa: E402  (attaches the arithmetic methods to Tensor)
 from .backend import BackendError, DeviceError, float32, float64, int64, manual_seed
 from .creation import (arange, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand, rand_like,

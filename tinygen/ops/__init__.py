@@ -8,6 +8,7 @@
 * ``activation`` -- relu, leaky_relu, sigmoid, tanh, softplus, log_sigmoid, softmax, log_softmax
 * ``loss``       -- mse_loss, binary_cross_entropy_with_logits, nll_loss, cross_entropy
 * ``dropout``    -- dropout, dropout2d
+* ``im2col``     -- the array kernels under conv: im2col / col2im, batch chunking, the memory guard
 * ``conv``       -- conv2d, conv_transpose2d (im2col; each is the other's backward), conv2d_weight
 * ``pooling``    -- avg_pool2d, max_pool2d, interpolate / upsample (nearest), pad
 * ``normalization`` -- batch_norm
