@@ -8,6 +8,8 @@ from .state import ModelState
 from . import pca  # noqa: E402,F401  (registers "pca")
 from . import autoencoder  # noqa: E402,F401  (registers "autoencoder")
 from . import gan  # noqa: E402,F401  (registers "gan")
+from . import wgan  # noqa: E402,F401  (registers "wgan")
+from . import wgan_gp  # noqa: E402,F401  (registers "wgan-gp")
 from . import dcgan  # noqa: E402,F401  (registers "dcgan")
 from . import cgan  # noqa: E402,F401  (registers "cgan")
 
