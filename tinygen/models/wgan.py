@@ -232,7 +232,9 @@ def generator_step(model: ModelState, m: int) -> float:
     z = randn(m, model.z_dim)  # (m, z_dim)
     loss_G = generator_loss(model.D(model.G(z)))
     model.opt_G.zero_grad()
-    loss_G.backward()  # grad_theta flows through the critic (its .grad is filled too, then zeroed before use)
+    # grad_theta flows back through the critic; the critic's .grad gets filled too, and the next
+    # critic step zeroes it before its own backward pass
+    loss_G.backward()
     model.opt_G.step()
     return loss_G.item()
 

@@ -69,7 +69,7 @@ lambda and the scale of the data
 The penalty is not scale-free. Stretch the data by a factor s (x -> s x): the Wasserstein term
 grows by s, while the penalty, which only compares a slope with 1, does not. Written back in
 the original units, training on stretched data is training with lambda / s. lambda = 10 was
-chosen for images, where distances between samples are tens of units; on the 2-D mixtures
+tuned on images, where distances between samples are tens of units; on the 2-D mixtures
 (the ring has radius 1) the same lambda is a far stiffer constraint, the critic follows the
 generator too slowly, and the generator swings around the data instead of settling on it. The
 authors' released code for their toy experiments uses lambda = 0.1 ("smaller lambda seems to
@@ -81,7 +81,7 @@ Deviations and choices
   (possible with ReLU units, all inactive) the derivative of the square root is infinite and
   0 * inf would poison the update with NaN. The shift changes the penalty by less than 1e-12.
 * The toy-data networks have three hidden layers of 128 units (the authors' toy code uses 512,
-  four times wider and about ten times slower on a CPU). z is 2-dimensional for 2-D data,
+  four times wider and several times slower on a CPU). z is 2-dimensional for 2-D data,
   64-dimensional for images.
 * ``lr_decay="linear"`` (off by default, as in Algorithm 1) lowers alpha linearly to 0 over the
   run, alpha_t = alpha (1 - t / T), as the paper does for its CIFAR-10 ResNet: late steps get
