@@ -100,7 +100,7 @@ from ..autograd import Tensor, grad, no_grad
 from ..creation import rand, randn
 from .registry import ModelSpec, Paper, register
 from .state import ModelState
-from .wgan import critic_loss, generator_loss, networks, sample
+from .wgan import critic_loss, generator_step, networks, sample  # step 2, the generator update, is WGAN's
 
 NORM_EPS = 1e-12  # inside the square root of the gradient norm (see the docstring)
 
@@ -152,16 +152,6 @@ def critic_step(model: ModelState, x: Any) -> tuple[float, float, float]:
     loss_D.backward()  # through grad_x D: second order
     model.opt_D.step()
     return loss_D.item(), -wasserstein_term.item(), penalty.item()
-
-
-def generator_step(model: ModelState, m: int) -> float:
-    """One generator update on m fresh latents (step 2); the critic's parameters are not touched."""
-    z = randn(m, model.z_dim)  # (m, z_dim)
-    loss_G = generator_loss(model.D(model.G(z)))
-    model.opt_G.zero_grad()
-    loss_G.backward()
-    model.opt_G.step()
-    return loss_G.item()
 
 
 def build(hparams: dict[str, Any], dataset: Any) -> ModelState:
