@@ -9,6 +9,10 @@ and bends around the modes. WGAN-GP's estimate is in the data's units; WGAN's ca
 Lipschitz constant of the clipped family, so its scale means nothing, only its trend.
 
     python demos/wgan_critic.py [--quick] [--dataset ring|grid] [--steps N] [--lambda-gp L] [--out DIR]
+
+For example ``--steps 3000 --lambda-gp 0.1`` (about a minute and a quarter on one core): the
+toy-data lambda, since the paper's lambda = 10 is far too stiff at the ring's scale (see
+tinygen/models/wgan_gp.py).
 """
 from __future__ import annotations
 

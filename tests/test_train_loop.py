@@ -168,3 +168,10 @@ def test_pictures_during_training_do_not_change_the_trajectory(tmp_path):
     names = sorted(p.name for p in (tmp_path / "pictures" / "progress").iterdir())
     assert names == [f"step_{k:07d}.{ext}" for k in (4, 8, 12) for ext in ("npy", "png")]
     assert np.load(tmp_path / "pictures" / "progress" / "step_0000004.npy").shape == (1000, 2)
+
+
+def test_batch_size_and_lr_given_as_hparams_are_not_dropped(tmp_path):
+    run = prepare(_line_spec({}), out=tmp_path, hparams={"batch_size": 8, "lr": 0.5})
+    assert (run.hparams["batch_size"], run.hparams["lr"]) == (8, 0.5)
+    run = prepare(_line_spec({}), out=tmp_path, hparams={"batch_size": 8}, batch_size=4)
+    assert run.hparams["batch_size"] == 4  # the explicit argument wins

@@ -168,7 +168,8 @@ def prepare(model: str | ModelSpec, dataset: str | None = None, *, out: str | os
     device = B.check_device(device)
     out = Path(out if out is not None else Path("runs") / spec.name)
     overrides = dict(hparams or {})
-    overrides.update(batch_size=batch_size, lr=lr)
+    # --batch-size and --lr win over the same keys in hparams; when not given they leave them alone
+    overrides.update({k: v for k, v in (('batch_size', batch_size), ('lr', lr)) if v is not None})
     if resume:
         return _resume(spec, out, dataset=dataset, steps=steps, epochs=epochs, seed=seed, device=device,
                        overrides=overrides)
