@@ -20,6 +20,7 @@ Writes ``bench/results_gans.md`` (figures, commands, wall times, machine),
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import platform
@@ -66,6 +67,7 @@ MODE_ENTRIES = [
     for label, model, hparams, published in [
         ("GAN, non-saturating loss", "gan", {}, PACGAN[dataset]),
         ("GAN, saturating (minimax) loss", "gan", {"saturating": True}, PACGAN[dataset]),
+        ("PacGAN4: GAN, non-saturating, D judges 4 points at once", "gan", {"pack": 4}, PACGAN[dataset]),
         ("WGAN", "wgan", {}, ""),
         ("WGAN-GP", "wgan-gp", {}, WGAN_GP[dataset]),
     ]
@@ -208,6 +210,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", choices=["modes", "images"], help="run one of the two tables")
     parser.add_argument("--models", nargs="*", help="only these models")
     parser.add_argument("--datasets", nargs="*", help="only these data sets")
+    parser.add_argument("--entries", nargs="*", metavar="PATTERN",
+                        help="only the entries whose run-folder name matches one of these shell patterns "
+                             "(gan-ring, 'gan-*-pack-4', ...)")
+    parser.add_argument("--train-only", action="store_true",
+                        help="train (or reuse) the runs and write nothing else: for filling --out in batches")
     parser.add_argument("--reuse", action="store_true", help="keep the finished runs found in --out")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs in parallel (one thread each)")
     parser.add_argument("--quick", action="store_true", help="quick hyperparameters, one seed: tests the script")
@@ -222,7 +229,8 @@ def main(argv: list[str] | None = None) -> None:
     registered = set(list_models())
     def wanted(e: Entry) -> bool:
         return (e.model in registered and (not args.models or e.model in args.models)
-                and (not args.datasets or e.dataset in args.datasets))
+                and (not args.datasets or e.dataset in args.datasets)
+                and (not args.entries or any(fnmatch.fnmatchcase(e.slug, p) for p in args.entries)))
 
     modes = [e for e in MODE_ENTRIES if wanted(e)] if args.only != "images" else []
     images = [e for e in IMAGE_ENTRIES if wanted(e)] if args.only != "modes" else []
@@ -233,6 +241,10 @@ def main(argv: list[str] | None = None) -> None:
     results = run_all(modes, seeds, args.out, args.jobs, args.quick, args.reuse)
     results.update(run_all(images, image_seeds, args.out, args.jobs, args.quick, args.reuse))
     hours = (time.perf_counter() - start) / 3600
+    if args.train_only:
+        print(f"trained {sum(len(r) for r in results.values())} runs into {args.out} in {hours:.2f} h",
+              file=sys.stderr)
+        return
 
     args.docs.mkdir(parents=True, exist_ok=True)
     rows = gallery_rows(modes + images, results, args.out, args.docs)

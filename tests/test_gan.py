@@ -300,7 +300,8 @@ def test_k_discriminator_updates_per_generator_update_each_on_its_own_minibatch(
     for mine, theirs in zip(seen_by_D, drawn):
         np.testing.assert_array_equal(mine, theirs)  # each D step on the batch it drew, in order
     assert model.opt_D.state[0]["step"] == k * steps and model.opt_G.state[0]["step"] == steps
-    assert get_model("gan").cost("batches_per_step", {"k": k}) == k
+    assert get_model("gan").cost("batches_per_step", {"k": k, "pack": 1}) == k
+    assert get_model("gan").cost("batches_per_step", {"k": k, "pack": 4}) == 4 * k
 
 
 def test_the_discriminator_steps_leave_G_untouched(monkeypatch):
@@ -329,9 +330,57 @@ def test_the_generator_steps_on_the_chosen_loss(monkeypatch):
         model = _model(saturating=saturating)
         used = []
         monkeypatch.setattr(gan, "generator_update",
-                            lambda G, D, opt, z, s: used.append((s, z.shape)) or 0.0)
+                            lambda G, D, opt, z, s, pack: used.append((s, z.shape, pack)) or 0.0)
         gan.train_step(model, _batches(m=16)[0], 0)
-        assert used == [(saturating, (16, 2))]  # m noise samples, m the minibatch size
+        assert used == [(saturating, (16, 2), 1)]  # m noise samples, m the minibatch size
+
+
+# ------------------------------------------------------------------------------ packing (PacGAN)
+def test_pack_points_concatenates_consecutive_points_into_one_row():
+    points = Tensor(np.arange(12, dtype=np.float64).reshape(6, 2))  # points (0,1), (2,3), ...
+    packed = gan.pack_points(points, 3)
+    np.testing.assert_array_equal(packed.data, [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11]])
+    assert gan.pack_points(points, 1) is points
+    with pytest.raises(ValueError, match="cannot pack 6 points into groups of 4"):
+        gan.pack_points(points, 4)
+
+
+def test_packed_discriminator_judges_pack_minibatches_of_real_points_per_step(monkeypatch):
+    spec = get_model("gan")
+    hparams = {**spec.default_hparams, **spec.quick_hparams, "k": 2, "pack": 3, "lr": 0.01}
+    tinygen.manual_seed(0)
+    model = spec.build(hparams, get_dataset("ring", n=256))
+    assert model.D[0].linear.in_features == 3 * 2  # three 2-D points side by side
+    assert spec.cost("batches_per_step", hparams) == 6
+    seen_by_D: list[tuple[np.ndarray, tuple[int, ...]]] = []
+    real_update = gan.discriminator_update
+
+    def recording_update(D, opt_D, real, fake):
+        seen_by_D.append((real.data.copy(), fake.shape))
+        return real_update(D, opt_D, real, fake)
+
+    monkeypatch.setattr(gan, "discriminator_update", recording_update)
+    next_batch, drawn = _batches(m=8)
+    gan.train_step(model, next_batch, 0)
+    assert len(drawn) == 6 and len(seen_by_D) == 2
+    for i, (real, fake_shape) in enumerate(seen_by_D):
+        points = np.concatenate(drawn[3 * i:3 * i + 3])  # (24, 2): this step's three minibatches
+        np.testing.assert_array_equal(real, points.reshape(8, 6))  # 8 rows of 3 consecutive points
+        assert fake_shape == (8, 6)
+
+
+def test_packed_generator_loss_is_D_on_packed_points(monkeypatch):
+    tinygen.manual_seed(1)
+    G = gan.init_weights_(gan.generator_mlp(2, 8, 1, 2), 0.5).double()
+    D = gan.init_weights_(gan.discriminator_mlp(4, 6, 1, 3), 0.5).double()
+    z = Tensor(np.random.default_rng(2).normal(size=(10, 2)))
+    G.eval()  # running statistics: the two evaluations below see the same G
+    with tinygen.no_grad():
+        points = G(z).data  # (10, 2)
+        a = D(Tensor(points.reshape(5, 4))).data  # (5, 1): pairs (0, 1), (2, 3), ... judged together
+    expected = np.log1p(np.exp(-a)).mean()  # -E log D(pack) in the logits
+    loss = gan.generator_update(G, D, optim.SGD(G.parameters(), lr=0.0), z, saturating=False, pack=2)
+    assert loss == pytest.approx(expected, rel=1e-12)
 
 
 def test_the_learning_rate_halves_every_half_life_in_both_optimisers():

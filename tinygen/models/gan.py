@@ -66,6 +66,20 @@ high quality; grid: 17.3 of 25, 94.8 %) we compare with:
 * Weights drawn from N(0, 0.02^2), biases 0 (PacGAN's initialisation), BatchNorm's scale 1 and
   shift 0. ``sample`` runs G in eval mode, BatchNorm on its running statistics.
 
+Packing (PacGAN), against mode collapse
+---------------------------------------
+With ``pack=m`` (default 1, the plain GAN) the discriminator judges m points at once: its input
+is m points of one kind, all real or all generated, concatenated into one vector of m d numbers,
+D(x_1, ..., x_m). This is Lin et al.'s PacGAN with "degree of packing" m; nothing else changes
+(the networks widen only D's first layer, the losses are the same in the packed logits). A
+generator that covers few modes is easy to catch from m points, since m samples from a collapsed
+p_g look alike far more often than m real ones do; PacGAN proves that packing turns mode collapse
+into a larger loss for G. As in their code, a discriminator minibatch holds ``batch_size`` packed
+rows, so one D step reads m data minibatches (``batches_per_step = k m``) and m batch_size fakes,
+and G's step makes m batch_size points too. G makes its m batch_size points in one call, so its
+BatchNorm statistics are taken over all of them (PacGAN's code normalises each of its m groups
+apart); see ``pack_points``.
+
 Deviations from the papers, and choices
 ---------------------------------------
 * Optimiser: Adam with beta1 = 0.8 (PacGAN's toy setting), not the GAN paper's momentum SGD.
@@ -190,6 +204,18 @@ def discriminator_mlp(in_dim: int, hidden: int, layers: int, pieces: int) -> nn.
     return nn.Sequential(*blocks)
 
 
+def pack_points(points: Tensor, pack: int) -> Tensor:
+    """(m pack, d) points -> (m, pack d) packed rows: rows i pack .. i pack + pack - 1 become row i.
+
+    The points come in random order (shuffled data, independent noise), so consecutive ones form
+    an honest draw of ``pack`` independent points. pack = 1 returns the points as they are.
+    """
+    n, d = points.shape
+    if n % pack:
+        raise ValueError(f"gan: cannot pack {n} points into groups of {pack}")
+    return points if pack == 1 else reshape(points, (n // pack, pack * d))  # (m, pack d)
+
+
 def init_weights_(net: nn.Module, std: float) -> nn.Module:
     """Every Linear weight from N(0, std^2) and its bias 0 (BatchNorm keeps scale 1, shift 0)."""
     for module in net.modules():
@@ -216,15 +242,17 @@ def discriminator_update(D: nn.Module, opt_D: optim.Optimizer, real: Tensor, fak
 
 
 def generator_update(G: nn.Module, D: nn.Module, opt_G: optim.Optimizer, z: Tensor,
-                     saturating: bool = False) -> float:
+                     saturating: bool = False, pack: int = 1) -> float:
     """One step of G down its loss; the gradient flows back through D, but only opt_G steps.
+
+    With ``pack`` > 1, D judges G's points in packed rows of ``pack`` (PacGAN), z holding m pack rows.
 
     backward fills D's .grad too (D's parameters are on the path from the loss to G); opt_G holds
     G's parameters alone, so D's parameters are left exactly as they were. Returns the loss before
     the step.
     """
     # saturating: (1/m) sum_i log(1 - D(G(z_i)));  non-saturating: -(1/m) sum_i log D(G(z_i))
-    loss = generator_loss(D(G(z)), saturating)
+    loss = generator_loss(D(pack_points(G(z), pack)), saturating)
     opt_G.zero_grad()
     loss.backward()
     opt_G.step()
@@ -252,12 +280,13 @@ def generator_gradient_norm(G: nn.Module, D: nn.Module, z: Tensor, saturating: b
 
 # ---------------------------------------------------------------------------------- the model
 class GAN(ModelState):
-    """G, D and their optimisers; ``k``, ``z_dim`` and ``saturating`` are settings from the hparams."""
+    """G, D and their optimisers; ``k``, ``z_dim``, ``saturating`` and ``pack`` are settings from the hparams."""
 
     def __init__(self, G: nn.Module, D: nn.Module, opt_G: optim.Optimizer, opt_D: optim.Optimizer,
-                 k: int, z_dim: int, saturating: bool, lr: float, lr_half_life: int | None = None) -> None:
+                 k: int, z_dim: int, saturating: bool, lr: float, lr_half_life: int | None = None,
+                 pack: int = 1) -> None:
         super().__init__(G=G, D=D, opt_G=opt_G, opt_D=opt_D)
-        self.k, self.z_dim, self.saturating = k, z_dim, saturating
+        self.k, self.z_dim, self.saturating, self.pack = k, z_dim, saturating, pack
         self.lr, self.lr_half_life = lr, lr_half_life
 
     def learning_rate(self, step: int) -> float:
@@ -275,7 +304,7 @@ class GAN(ModelState):
 
 
 def _check_hparams(hparams: dict[str, Any]) -> None:
-    for key in ("k", "z_dim", "g_hidden", "g_layers", "d_hidden", "d_layers", "maxout_pieces"):
+    for key in ("k", "pack", "z_dim", "g_hidden", "g_layers", "d_hidden", "d_layers", "maxout_pieces"):
         value = hparams[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"gan: {key} must be a positive integer, got {value!r}")
@@ -291,30 +320,33 @@ def build(hparams: dict[str, Any], dataset: Any) -> GAN:
     d = int(B.np.prod(dataset.x.shape[1:]))  # 2 for the plane, 1 for the line
     G = init_weights_(generator_mlp(hparams["z_dim"], hparams["g_hidden"], hparams["g_layers"], d),
                       hparams["init_std"])
-    D = init_weights_(discriminator_mlp(d, hparams["d_hidden"], hparams["d_layers"], hparams["maxout_pieces"]),
+    # D reads pack points concatenated: (N, pack d)
+    D = init_weights_(discriminator_mlp(d * hparams["pack"], hparams["d_hidden"], hparams["d_layers"], hparams["maxout_pieces"]),
                       hparams["init_std"])
     betas = (hparams["beta1"], hparams["beta2"])
     return GAN(G, D, optim.Adam(G.parameters(), lr=hparams["lr"], betas=betas),
                optim.Adam(D.parameters(), lr=hparams["lr"], betas=betas),
                k=hparams["k"], z_dim=hparams["z_dim"], saturating=hparams["saturating"], lr=hparams["lr"],
-               lr_half_life=hparams["lr_half_life"])
+               lr_half_life=hparams["lr_half_life"], pack=hparams["pack"])
 
 
 def train_step(model: GAN, next_batch: Callable[[], tuple[Any, ...]], step: int) -> dict[str, float]:
     """One iteration of Algorithm 1: k discriminator steps, each on its own minibatch, then one
-    generator step on fresh noise."""
+    generator step on fresh noise. With ``pack`` > 1 each step reads ``pack`` minibatches and D
+    judges packed rows of ``pack`` points (PacGAN)."""
     # both optimisers at lr_t for this iteration (the schedule is in the docstring's deviations)
     model.opt_D.lr = model.opt_G.lr = model.learning_rate(step)
-    # 1. train the discriminator k times, each time on a fresh minibatch
+    pack = model.pack
+    # 1. train the discriminator k times, each time on a fresh minibatch (pack of them when packing)
     for _ in range(model.k):
-        x, = next_batch()
-        real = Tensor(x.reshape(len(x), -1))  # (m, d)
-        m = len(x)
+        x = B.xp.concatenate([b.reshape(len(b), -1) for b, in (next_batch() for _ in range(pack))])
+        n = len(x)  # m pack points
+        real = pack_points(Tensor(x), pack)  # (m, pack d)
         with no_grad():  # G is held fixed while D learns
-            fake = model.G(model.noise(m))  # (m, d)
+            fake = pack_points(model.G(model.noise(n)), pack)  # (m, pack d)
         loss_D = discriminator_update(model.D, model.opt_D, real, fake)
-    # 2.-3. train the generator once, on m fresh noise samples
-    loss_G = generator_update(model.G, model.D, model.opt_G, model.noise(m), model.saturating)
+    # 2.-3. train the generator once, on fresh noise; D sees G's points packed as it was trained
+    loss_G = generator_update(model.G, model.D, model.opt_G, model.noise(n), model.saturating, pack)
     return {"loss_D": loss_D, "loss_G": loss_G}
 
 
@@ -333,7 +365,7 @@ register(ModelSpec(
     default_dataset="ring",
     # k = 1 as in the paper's experiments; networks, initialisation, batch 100, Adam's beta1 = 0.8 and
     # the non-saturating loss as in PacGAN's toy experiments; lr and steps are ours (see the docstring)
-    default_hparams={"k": 1, "saturating": False, "z_dim": 2, "g_hidden": 400, "g_layers": 4, "d_hidden": 200,
+    default_hparams={"k": 1, "pack": 1, "saturating": False, "z_dim": 2, "g_hidden": 400, "g_layers": 4, "d_hidden": 200,
                      "d_layers": 3, "maxout_pieces": 5, "init_std": 0.02, "lr": 1e-3, "lr_half_life": 2000,
                      "beta1": 0.8, "beta2": 0.999, "batch_size": 100, "steps": 8000},
     quick_hparams={"g_hidden": 64, "g_layers": 2, "d_hidden": 32, "d_layers": 2, "steps": 100},
@@ -341,7 +373,7 @@ register(ModelSpec(
     train_step=train_step,
     sample=sample,
     data_kinds=("2d", "1d"),
-    batches_per_step=lambda h: h["k"],
+    batches_per_step=lambda h: h["k"] * h["pack"],
     summary="MLP generator and maxout discriminator; k discriminator steps then one generator step, "
-            "non-saturating (default) or minimax generator loss",
+            "non-saturating (default) or minimax generator loss; pack=m for PacGAN",
 ))

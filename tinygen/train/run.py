@@ -196,6 +196,12 @@ def _clear_previous_run(out: Path) -> None:
             picture.unlink()
 
 
+def checkpoint_hparams(spec: ModelSpec, state: Mapping[str, Any]) -> dict[str, Any]:
+    """A checkpoint's hyperparameters; one the model gained after the checkpoint was written takes
+    its default (a new hyperparameter's default keeps the model as it was)."""
+    return {**spec.default_hparams, **json.loads(state["hparams"])}
+
+
 def _resume(spec: ModelSpec, out: Path, *, dataset: str | None, steps: int | None, epochs: int | None,
             seed: int | None, device: str, overrides: Mapping[str, Any]) -> Run:
     path = out / CHECKPOINT
@@ -204,7 +210,7 @@ def _resume(spec: ModelSpec, out: Path, *, dataset: str | None, steps: int | Non
     state = load(path)
     if state.get("model_name") != spec.name:
         raise ValueError(f"resume: {path} is a checkpoint of {state.get('model_name')!r}, not of {spec.name!r}")
-    hparams = json.loads(state["hparams"])
+    hparams = checkpoint_hparams(spec, state)
     given = {k: v for k, v in overrides.items() if v is not None}
     given.update({k: v for k, v in (("dataset", dataset), ("seed", seed)) if v is not None})
     kept = dict(hparams, dataset=state["dataset"], seed=state["seed"])
@@ -239,7 +245,7 @@ def load_run(checkpoint: str | os.PathLike, device: str = "cpu") -> Run:
         if key not in state:
             raise ValueError(f"{path} is not a tinygen training checkpoint (it has no {key!r} entry)")
     spec = get_model(state["model_name"])
-    hparams = json.loads(state["hparams"])
+    hparams = checkpoint_hparams(spec, state)
     data = _load_dataset(state["dataset"], spec)
     B.manual_seed(int(state.get("seed", 0)))
     device = B.check_device(device)
