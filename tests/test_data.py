@@ -219,6 +219,14 @@ def test_loader_order_is_a_pure_function_of_seed_and_epoch() -> None:
     assert _flatten_batches([other.batch_at(0)]) != _flatten_batches([a.batch_at(0)])
 
 
+def test_loader_seed_and_epoch_are_not_added_together() -> None:
+    # an order drawn from seed + epoch would make run (seed, epoch) replay run (seed + 1, epoch - 1)
+    loader, neighbour = DataLoader(np.arange(50), batch_size=5, seed=3), DataLoader(np.arange(50), batch_size=5, seed=4)
+    for epoch in range(1, 4):
+        assert not np.array_equal(loader.permutation(epoch), neighbour.permutation(epoch - 1))
+        assert not np.array_equal(loader.permutation(epoch), loader.permutation(epoch - 1))
+
+
 def test_loader_resumed_from_state_dict_sees_the_same_batches_as_an_uninterrupted_run() -> None:
     x = np.arange(40)
     straight = DataLoader(x, batch_size=6, seed=11)
