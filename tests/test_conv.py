@@ -258,6 +258,31 @@ def test_conv2d_layer_matches_torch_forward_backward_and_state_dict() -> None:
     assert set(layer.state_dict()) == set(ref.state_dict())
 
 
+def _conv_by_hand(xp: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Stride-1 cross-correlation of an already padded input: y[n,o,i,j] = sum w[o,c,p,q] xp[n,c,i+p,j+q] + b[o]."""
+    kh, kw = w.shape[2:]
+    windows = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))  # (N, C, H', W', kh, kw)
+    return np.einsum("ncijpq,ocpq->noij", windows, w) + b[None, :, None, None]
+
+
+# numpy.pad's names for PyTorch's padding modes: reflect leaves the edge out, as PyTorch's does
+NUMPY_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_conv2d_padding_modes_match_padding_by_hand(mode: str) -> None:
+    """Without PyTorch: the input padded by numpy.pad, then a plain convolution. Unequal row and
+    column padding (1, 2) catches swapped axes; the mode's values catch a wrong mode."""
+    tg.manual_seed(2)
+    layer = nn.Conv2d(2, 3, 3, padding=(1, 2), padding_mode=mode).double()
+    x = np.random.default_rng(3).standard_normal((2, 2, 5, 6))
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (2, 2)), mode=NUMPY_PAD_MODE[mode])
+    expected = _conv_by_hand(padded, layer.weight.numpy(), layer.bias.numpy())
+    np.testing.assert_allclose(layer(t64(x)).numpy(), expected, atol=1e-12)
+    # the padding's gradient folds back onto the border pixels it copied
+    assert gradcheck(lambda a: layer(a), [t64(x, requires_grad=True)])
+
+
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
 def test_conv2d_padding_modes_match_torch(mode: str) -> None:
     torch = pytest.importorskip("torch")
