@@ -70,6 +70,8 @@ MODE_ENTRIES = [
         ("PacGAN4: GAN, non-saturating, D judges 4 points at once", "gan", {"pack": 4}, PACGAN[dataset]),
         ("WGAN", "wgan", {}, ""),
         ("WGAN-GP", "wgan-gp", {}, WGAN_GP[dataset]),
+        ("WGAN-GP, lambda = 0.1 (the authors' setting for toy data)", "wgan-gp", {"lambda_gp": 0.1},
+         WGAN_GP[dataset]),
     ]
 ]
 IMAGE_TARGET = "no published figure on the 8x8 digits; target: 10 classes, KL <= 0.05, confidence within 0.1 of real"
