@@ -108,7 +108,7 @@ def _one_run(entry: Entry, seed: int, out: Path, quick: bool, reuse: bool = Fals
 def run_all(entries: list[Entry], seeds: int, out: Path, jobs: int, quick: bool,
             reuse: bool = False) -> dict[str, list[dict]]:
     """Every (entry, seed) run, ``jobs`` at a time; results grouped by entry."""
-    tasks = [(e, s) for e in entries for s in range(seeds)]
+    tasks = [(e, s) for s in range(seeds) for e in entries]  # seed-major: a stopped batch covers every entry
     results: dict[str, list[dict]] = {e.slug: [] for e in entries}
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         futures = {pool.submit(_one_run, e, s, out / e.slug / f"seed{s}", quick, reuse): (e, s) for e, s in tasks}
