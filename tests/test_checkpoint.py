@@ -13,7 +13,7 @@ from tinygen import nn, optim
 from tinygen.models import ModelState
 from tinygen.models.registry import ModelSpec, Paper
 from tinygen import checkpoint
-from tinygen.checkpoint import CheckpointError, load, save
+from tinygen.checkpoint import CheckpointError, file_format, load, save
 from tinygen.train import read_log, train
 
 
@@ -170,8 +170,25 @@ def test_bad_keys_and_bad_files_give_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load(tmp_path / "missing.npz")
     (tmp_path / "garbage.npz").write_bytes(b"not a zip archive at all")
-    with pytest.raises(CheckpointError, match="not a readable"):
+    with pytest.raises(CheckpointError, match="garbage.npz' is not a checkpoint written by tinygen") as caught:
         load(tmp_path / "garbage.npz")
+    assert "pickle" not in str(caught.value)  # what numpy.load alone would say about a text file
+    (tmp_path / "cut.npz").write_bytes(b"PK\x03\x04 and then the archive breaks off")
+    with pytest.raises(CheckpointError, match="cut.npz' is not a readable .npz checkpoint"):
+        load(tmp_path / "cut.npz")
+
+
+def test_file_format_tells_archives_and_arrays_from_other_files(tmp_path):
+    save({"step": 1}, tmp_path / "c.npz")
+    np.save(tmp_path / "a.npy", np.zeros(3))
+    np.savez(tmp_path / "plain.npz", x=np.zeros(2))
+    (tmp_path / "picture.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "text.npy").write_text("NUMPY, but not the magic byte before it")
+    kinds = {name: file_format(tmp_path / name)
+             for name in ("c.npz", "a.npy", "plain.npz", "picture.png", "empty.npz", "text.npy")}
+    assert kinds == {"c.npz": "npz", "a.npy": "npy", "plain.npz": "npz", "picture.png": None,
+                     "empty.npz": None, "text.npy": None}
 
 
 # ---------------------------------------------------------------------------- resume

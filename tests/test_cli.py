@@ -126,6 +126,123 @@ def test_train_steps_lr_seed_and_hparams_reach_the_run(tmp_path, capsys, recorde
     assert len(tinygen.train.read_log(out / "losses.jsonl")) == 10
 
 
+def test_quick_is_far_shorter_than_the_papers_run_for_every_model():
+    from tinygen.train import resolve_hparams
+
+    for name in tinygen.models.list_models():
+        spec = tinygen.models.get_model(name)
+        full, quick = resolve_hparams(spec)["steps"], resolve_hparams(spec, quick=True)["steps"]
+        assert quick <= 500 and (quick * 5 <= full or full <= 10), (name, full, quick)
+
+
+# ------------------------------------------------------- a folder that holds a run, Ctrl-C
+@pytest.fixture
+def line_model(monkeypatch):
+    """A registered one-layer model on the ring ("line"); ``interrupt_at["step"]`` presses Ctrl-C
+    in that step (0-based). Pictures and final outputs are skipped: these tests are about the folder."""
+    from tinygen import nn, optim
+    from tinygen.models import ModelState, registry
+    from tinygen.models.registry import ModelSpec, Paper
+
+    interrupt_at = {}
+
+    def build(hparams, dataset):
+        net = nn.Linear(2, 2)
+        return ModelState(net=net, opt=optim.SGD(net.parameters(), lr=hparams["lr"]))
+
+    def train_step(model, next_batch, step):
+        if step == interrupt_at.get("step"):
+            raise KeyboardInterrupt
+        x = tinygen.Tensor(next_batch()[0])
+        loss = ((model.net(x + 0.1 * tinygen.randn(*x.shape)) - x) ** 2).mean()
+        model.opt.zero_grad()
+        loss.backward()
+        model.opt.step()
+        return {"fit": loss.item()}
+
+    spec = ModelSpec(name="line", paper=Paper("nobody", 2024, "a test model"), default_dataset="ring",
+                     default_hparams={"lr": 0.1, "batch_size": 16, "steps": 4}, build=build,
+                     train_step=train_step, sample=lambda model, n: np.zeros((n, 2), np.float32),
+                     data_kinds=("2d",))
+    monkeypatch.setitem(registry._REGISTRY, "line", spec)
+    monkeypatch.setattr(tinygen.train.loop, "save_progress_picture", lambda run: None)
+    monkeypatch.setattr(tinygen.train.loop, "write_outputs", lambda run: run.metrics.update(stand_in=True))
+    return interrupt_at
+
+
+def _weights(out):
+    return tinygen.load(out / "checkpoint.npz")["model"]["net"]["weight"]
+
+
+def test_train_refuses_a_folder_that_holds_a_run_until_force(tmp_path, capsys, line_model):
+    out = tmp_path / "run"
+    assert _run(capsys, "train", "line", "--out", out, "--quiet")[0] == 0
+    kept = (out / "checkpoint.npz").read_bytes()
+    for argv in (["line", "--steps", "2", "--quick"], ["pca", "--dataset", "ring"]):  # a quick run, another model
+        code, _, err = _run(capsys, "train", *argv, "--out", out, "--quiet")
+        _assert_one_line_error(code, err, f"--out {out} already holds a run (a checkpoint of line at step 4 of 4)",
+                               "continue it with --resume or replace it with --force")
+        assert (out / "checkpoint.npz").read_bytes() == kept
+    code, _, err = _run(capsys, "train", "line", "--steps", "2", "--out", out, "--quiet", "--force")
+    assert code == 0, err
+    assert tinygen.load(out / "checkpoint.npz")["step"] == 2
+
+
+def test_ctrl_c_names_the_checkpoint_and_prints_the_command_that_resumes_it(tmp_path, capsys, line_model):
+    out = tmp_path / "run"
+    line_model["step"] = 5  # checkpoints every 2 of 20 steps: the last one is at step 4
+    code, _, err = _run(capsys, "train", "line", "--steps", "20", "--out", out, "--quiet")
+    assert code == 130
+    command = f"tinygen train line --out {out} --resume --steps 20 --quiet"
+    assert err.strip() == (f"tinygen train: interrupted; the checkpoint {out / 'checkpoint.npz'} (line at step 4 "
+                           f"of 20) is intact; continue with: {command}")
+    line_model.clear()
+    code, _, err = _run(capsys, *command.split()[1:])
+    assert code == 0, err
+    assert _run(capsys, "train", "line", "--steps", "20", "--out", tmp_path / "straight", "--quiet")[0] == 0
+    np.testing.assert_array_equal(_weights(out), _weights(tmp_path / "straight"))  # resumed == straight through
+    # a longer resumed run stopped before its next checkpoint: the command keeps the new total
+    line_model["step"] = 21
+    code, _, err = _run(capsys, "train", "line", "--steps", "40", "--out", out, "--resume")
+    assert code == 130
+    assert "(line at step 20 of 20) is intact" in err
+    assert err.strip().endswith(f"continue with: tinygen train line --out {out} --resume --steps 40")
+
+
+def test_ctrl_c_before_the_first_checkpoint_says_there_is_nothing_to_resume(tmp_path, capsys, line_model):
+    out = tmp_path / "run"
+    line_model["step"] = 1  # one step logged, the first checkpoint (step 2) not reached
+    code, _, err = _run(capsys, "train", "line", "--steps", "20", "--out", out, "--quiet")
+    assert code == 130
+    assert err.strip() == (f"tinygen train: interrupted; no checkpoint was written yet, so there is nothing in "
+                           f"{out} to resume (start it again with --force)")
+    line_model.clear()
+    code, _, err = _run(capsys, "train", "line", "--steps", "20", "--out", out, "--resume", "--quiet")
+    _assert_one_line_error(code, err, "no checkpoint", "stopped before writing one")
+    code, _, err = _run(capsys, "train", "line", "--steps", "20", "--out", out, "--quiet", "--force")
+    assert code == 0, err
+    line_model["step"] = 0  # stopped inside the first step: nothing written, the folder is free again
+    code, _, err = _run(capsys, "train", "line", "--out", tmp_path / "new", "--quiet")
+    assert code == 130 and err.strip().endswith(f"nothing in {tmp_path / 'new'} to resume")
+    line_model.clear()
+    assert _run(capsys, "train", "line", "--out", tmp_path / "new", "--quiet")[0] == 0
+
+
+def test_ctrl_c_while_force_prepares_leaves_the_old_run_untouched(tmp_path, capsys, line_model, monkeypatch):
+    out = tmp_path / "run"
+    assert _run(capsys, "train", "line", "--out", out, "--quiet")[0] == 0
+
+    def pressed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tinygen.train.run, "_load_dataset", pressed)
+    code, _, err = _run(capsys, "train", "line", "--steps", "8", "--out", out, "--quiet", "--force")
+    assert code == 130
+    assert err.strip() == (f"tinygen train: interrupted; this run wrote no checkpoint; the run already in {out} "
+                           f"(line at step 4 of 4) is untouched")
+    assert tinygen.load(out / "checkpoint.npz")["step"] == 4
+
+
 # -------------------------------------------------------------------------- sample, eval
 @pytest.fixture(scope="module")
 def pca_checkpoint(tmp_path_factory):
@@ -182,9 +299,9 @@ def test_each_error_is_one_line_on_stderr_and_a_non_zero_exit(tmp_path, capsys, 
         (["sample", "pca", "--checkpoint", pca_checkpoint, "--n", "0", "--out", tmp_path / "s.npy"], ["--n"]),
         (["eval", "--dataset", "ring", "--samples", tmp_path / "missing.npy"], ["no file"]),
         (["eval", "--dataset", "nope", "--samples", tmp_path / "ok.npy"], ["unknown dataset 'nope'"]),
-        (["eval", "--dataset", "ring", "--samples", tmp_path / "objects.npy"], ["not a .npy array of numbers"]),
+        (["eval", "--dataset", "ring", "--samples", tmp_path / "objects.npy"],
+         ["not a .npy array of numbers", "objects.npy", "pickled Python objects"]),
         (["frobnicate"], ["invalid choice"]),
-        ([], ["required"]),
     ]
     if not B.gpu_available():
         cases.append((["train", "pca", "--device", "gpu"], ["--device gpu", "CuPy"]))

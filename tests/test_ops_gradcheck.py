@@ -124,6 +124,13 @@ UNARY: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any], str]] = {
     "softplus": (F.softplus, lambda a: np.logaddexp(0.0, a), "any"),
     "softplus_beta_2": (lambda x: F.softplus(x, beta=2.0), lambda a: np.logaddexp(0.0, 2 * a) / 2, "any"),
     "log_sigmoid": (F.log_sigmoid, special.log_expit, "any"),
+    "silu": (F.silu, lambda a: a * special.expit(a), "any"),
+    "gelu": (F.gelu, lambda a: a * special.ndtr(a), "any"),  # x Phi(x), Phi the normal CDF
+    "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"),
+                  lambda a: 0.5 * a * (1 + np.tanh(np.sqrt(2 / np.pi) * (a + 0.044715 * a ** 3))), "any"),
+    "elu": (F.elu, lambda a: np.where(a > 0, a, np.expm1(a)), "nonzero"),
+    "elu_alpha_0.5": (lambda x: F.elu(x, 0.5), lambda a: np.where(a > 0, a, 0.5 * np.expm1(a)), "nonzero"),
+    "erf": (tinygen.ops.erf, special.erf, "any"),
 }
 
 
@@ -191,6 +198,19 @@ REDUCTIONS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     "softmax_dim1": (lambda x: tinygen.softmax(x, 1), lambda a: special.softmax(a, 1)),
     "log_softmax_dim0": (lambda x: F.log_softmax(x, 0), lambda a: special.log_softmax(a, 0)),
     "log_softmax_last": (lambda x: x.log_softmax(-1), lambda a: special.log_softmax(a, -1)),
+    "sum_axis": (lambda x: x.sum(axis=1), lambda a: a.sum(axis=1)),
+    "norm_all": (lambda x: x.norm(), lambda a: np.sqrt((a * a).sum())),
+    "norm_dim_keepdim": (lambda x: tinygen.norm(x, dim=1, keepdim=True),
+                         lambda a: np.sqrt((a * a).sum(1, keepdims=True))),
+    "norm_p1_dims": (lambda x: x.norm(p=1, dim=(0, 2)), lambda a: np.abs(a).sum((0, 2))),
+    "norm_p3_dim": (lambda x: x.norm(p=3, dim=-1), lambda a: (np.abs(a) ** 3).sum(-1) ** (1 / 3)),
+    "norm_inf_dim": (lambda x: x.norm(p=float("inf"), dim=0), lambda a: np.abs(a).max(0)),
+    "cumsum_dim": (lambda x: x.cumsum(1), lambda a: np.cumsum(a, 1)),
+    "cumsum_axis_last": (lambda x: tinygen.cumsum(x, axis=-1), lambda a: np.cumsum(a, -1)),
+    "sort_values": (lambda x: x.sort(1).values, lambda a: np.sort(a, 1)),
+    "sort_descending_values": (lambda x: tinygen.sort(x, 0, descending=True).values, lambda a: -np.sort(-a, 0)),
+    "topk_values": (lambda x: x.topk(2).values, lambda a: -np.sort(-a, -1)[..., :2]),
+    "topk_smallest_values": (lambda x: tinygen.topk(x, 3, 1, largest=False).values, lambda a: np.sort(a, 1)[:, :3]),
 }
 
 
@@ -250,6 +270,11 @@ SHAPE_OPS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     "boolean_mask": (lambda x: x[tinygen.tensor(MASK)], lambda a: a[MASK]),
     "boolean_mask_on_one_axis": (lambda x: x[:, tinygen.tensor([True, False, True])],
                                  lambda a: a[:, [True, False, True]]),
+    "split_sections": (lambda x: x.split([1, 2], 1)[1], lambda a: a[:, 1:3]),
+    "split_size": (lambda x: tinygen.split(x, 3, -1)[1], lambda a: a[..., 3:]),
+    "chunk": (lambda x: tinygen.chunk(x, 2, -1)[1], lambda a: a[..., 2:]),
+    "repeat": (lambda x: x.repeat(2, 1, 1, 2), lambda a: np.tile(a, (2, 1, 1, 2))),
+    "tile": (lambda x: tinygen.tile(x, (2,)), lambda a: np.tile(a, 2)),
 }
 
 

@@ -46,6 +46,13 @@ ONE_INPUT: dict[str, tuple[Callable[[Any], Any], np.ndarray]] = {
     "softplus": (F.softplus, NORMAL),
     "softplus_beta": (lambda x: F.softplus(x, beta=3.0), NORMAL),
     "log_sigmoid": (F.log_sigmoid, NORMAL),
+    "silu": (F.silu, NORMAL),
+    "gelu": (F.gelu, NORMAL),
+    "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), NORMAL),
+    "elu": (lambda x: F.elu(x, 0.5), NONZERO),
+    "erf": (tinygen.ops.erf, NORMAL),
+    "layer_norm": (lambda x: F.layer_norm(x, 3), NORMAL),
+    "group_norm": (lambda x: F.group_norm(x.reshape(1, 2, 3), 2), NORMAL),
     "sum": (lambda x: (x * x).sum(1), NORMAL),
     "sum_keepdim": (lambda x: (x * x).sum(0, keepdim=True), NORMAL),
     "mean": (lambda x: (x * x).mean(), NORMAL),
@@ -71,6 +78,17 @@ ONE_INPUT: dict[str, tuple[Callable[[Any], Any], np.ndarray]] = {
     "softmax": (lambda x: F.softmax(x, 1), NORMAL),
     "softmax_dim0": (lambda x: F.softmax(x, 0), NORMAL),
     "log_softmax": (lambda x: F.log_softmax(x, -1), NORMAL),
+    "norm": (lambda x: x.norm(), NORMAL),
+    "norm_dim_keepdim": (lambda x: tinygen.norm(x, dim=1, keepdim=True), NORMAL),
+    "norm_p1": (lambda x: x.norm(p=1, dim=0) * x[0], NONZERO),
+    "norm_p3": (lambda x: x.norm(p=3, dim=1), NORMAL),
+    "norm_inf": (lambda x: (x * x).norm(p=float("inf"), dim=1), NORMAL),
+    "cumsum": (lambda x: (x * x).cumsum(1), NORMAL),
+    "sort": (lambda x: (x * x).sort(1, descending=True).values, NORMAL),
+    "topk": (lambda x: (x * x).topk(2, dim=1).values, NORMAL),
+    "split": (lambda x: (x * x).split([1, 2], 1)[1], NORMAL),
+    "chunk": (lambda x: (x * x).chunk(2, 1)[0], NORMAL),
+    "repeat": (lambda x: (x * x).repeat(2, 1, 2), NORMAL),
 }
 
 
@@ -91,6 +109,8 @@ TWO_INPUTS: dict[str, tuple[Callable[[Any, Any], Any], np.ndarray, np.ndarray]] 
     "matmul_batched_broadcast": (lambda x, y: tinygen.matmul(x, y), RNG.normal(size=(2, 1, 2, 3)),
                                  RNG.normal(size=(2, 3, 2))),
     "matmul_vector": (lambda x, y: x @ y, NORMAL, ROW),
+    "mm": (tinygen.mm, NORMAL, OTHER.T),
+    "bmm": (tinygen.bmm, np.stack([NORMAL, OTHER]), np.stack([OTHER.T, NORMAL.T])),
     "linear_no_bias": (lambda x, W: F.linear(x, W), NORMAL, RNG.normal(size=(4, 3))),
     "linear_3d_input": (lambda x, W: F.linear(x, W), RNG.normal(size=(2, 2, 3)), RNG.normal(size=(4, 3))),
     "mse_loss": (lambda x, t: F.mse_loss(x, t), NORMAL, OTHER),
@@ -98,6 +118,15 @@ TWO_INPUTS: dict[str, tuple[Callable[[Any, Any], Any], np.ndarray, np.ndarray]] 
                         RNG.uniform(0.1, 0.9, (2, 3))),
     "cross_entropy_probability_targets": (lambda x, t: F.cross_entropy(x, t), NORMAL,
                                           np.exp(OTHER) / np.exp(OTHER).sum(1, keepdims=True)),
+    "l1_loss": (lambda x, t: F.l1_loss(x, t), NORMAL, NORMAL + 0.5),
+    "binary_cross_entropy": (lambda x, t: F.binary_cross_entropy(x, t), POSITIVE / 2.5, 0.5 - NORMAL.clip(-1, 1) / 4),
+    "bce_with_logits_pos_weight": (lambda x, p: F.binary_cross_entropy_with_logits(
+        x, tinygen.tensor(np.exp(-POSITIVE)), pos_weight=p), NORMAL, ROW),
+    "cross_entropy_class_weight_smoothing": (lambda x, w: F.cross_entropy(
+        x, tinygen.tensor(np.array([2, 0])), weight=w, label_smoothing=0.1), NORMAL, ROW),
+    "kl_div": (lambda x, t: F.kl_div(x, t, reduction="batchmean"), NORMAL,
+               np.exp(OTHER) / np.exp(OTHER).sum(1, keepdims=True)),
+    "gaussian_nll_loss_var": (lambda x, v: F.gaussian_nll_loss(x, tinygen.tensor(OTHER), v), NORMAL, POSITIVE),
 }
 
 

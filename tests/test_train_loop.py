@@ -14,7 +14,7 @@ from tinygen import nn, optim
 from tinygen.models import get_model
 from tinygen.models import ModelState
 from tinygen.models.registry import ModelSpec, Paper
-from tinygen.train import NonFiniteLossError, load, read_log
+from tinygen.train import NonFiniteLossError, RunExistsError, load, read_log
 from tinygen.train import prepare, resolve_hparams, train
 
 
@@ -53,7 +53,7 @@ def test_the_loss_log_is_one_json_line_per_step(tmp_path):
     train(_line_spec({}), out=tmp_path, steps=12, **QUIET)
     lines = (tmp_path / "losses.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines]
-    assert [r["step"] for r in records] == list(range(12))
+    assert [r["step"] for r in records] == list(range(1, 13))  # line k: the losses of the k-th step
     assert all(set(r) == {"step", "fit", "weight_norm"} and np.isfinite(r["fit"]) for r in records)
     assert load(tmp_path / "checkpoint.npz")["step"] == 12
 
@@ -71,7 +71,7 @@ def test_a_non_finite_loss_names_the_step_and_the_loss_and_keeps_the_last_good_c
     # the checkpoint holds the parameters after exactly five steps
     reference = train(_line_spec({}), out=tmp_path / "five", steps=5, **QUIET)
     np.testing.assert_array_equal(state["model"]["net"]["weight"], reference.model.net.weight.data)
-    assert [r["step"] for r in read_log(tmp_path / "losses.jsonl")] == list(range(7))
+    assert [r["step"] for r in read_log(tmp_path / "losses.jsonl")] == list(range(1, 8))
 
 
 def test_a_non_finite_loss_before_any_checkpoint_says_so(tmp_path):
@@ -175,3 +175,101 @@ def test_batch_size_and_lr_given_as_hparams_are_not_dropped(tmp_path):
     assert (run.hparams["batch_size"], run.hparams["lr"]) == (8, 0.5)
     run = prepare(_line_spec({}), out=tmp_path, hparams={"batch_size": 8}, batch_size=4)
     assert run.hparams["batch_size"] == 4  # the explicit argument wins
+
+
+# ------------------------------------------------------------------- a folder that holds a run
+def test_a_fresh_run_into_a_folder_that_holds_a_run_is_refused_and_the_run_kept(tmp_path):
+    spec = _line_spec({})
+    train(spec, out=tmp_path, steps=4, **QUIET)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    with pytest.raises(RunExistsError) as caught:
+        train(spec, out=tmp_path, steps=2, **QUIET)
+    message = str(caught.value)
+    assert str(tmp_path) in message and "a checkpoint of line at step 4 of 4" in message
+    assert "resume=True" in message and "force=True" in message
+    assert isinstance(caught.value, FileExistsError)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+@pytest.mark.parametrize("left", ["checkpoint.npz", "losses.jsonl", "metrics.json"])
+def test_any_of_checkpoint_loss_log_or_metrics_makes_a_folder_a_run(tmp_path, left):
+    (tmp_path / left).write_text("{}")
+    with pytest.raises(RunExistsError, match=left.replace(".", r"\.")):
+        prepare(_line_spec({}), out=tmp_path)
+
+
+def test_a_new_an_empty_or_an_unrelated_folder_is_not_a_run(tmp_path):
+    spec = _line_spec({})
+    assert prepare(spec, out=tmp_path / "new" / "nested").out == tmp_path / "new" / "nested"
+    (tmp_path / "empty").mkdir()
+    prepare(spec, out=tmp_path / "empty")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "notes.txt").write_text("mine")
+    (tmp_path / "notes" / "losses.jsonl").write_text("")  # a run stopped inside its first step
+    train(spec, out=tmp_path / "notes", steps=2, **QUIET)
+    assert (tmp_path / "notes" / "notes.txt").read_text() == "mine"
+
+
+def test_force_replaces_the_run_and_only_the_run(tmp_path):
+    spec = _line_spec({})
+    train(spec, out=tmp_path, steps=6, progress=False, sample_every=3)
+    (tmp_path / "samples_labels.npy").write_bytes(b"left by a conditional model")
+    (tmp_path / "notes.txt").write_text("mine")
+    run = train(spec, out=tmp_path, steps=2, force=True, progress=False, outputs=False, sample_every=0)
+    assert run.step == 2 and load(tmp_path / "checkpoint.npz")["step"] == 2
+    assert [r["step"] for r in read_log(tmp_path / "losses.jsonl")] == [1, 2]
+    for stale in ("samples.npy", "samples_labels.npy", "samples.png", "losses.png", "metrics.json"):
+        assert not (tmp_path / stale).exists(), stale
+    assert not list((tmp_path / "progress").glob("step_*"))
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_force_with_a_bad_setting_deletes_nothing(tmp_path):
+    spec = _line_spec({})
+    train(spec, out=tmp_path, steps=3, **QUIET)
+    with pytest.raises(ValueError, match="no hyperparameter 'momentum'"):
+        prepare(spec, out=tmp_path, force=True, hparams={"momentum": 0.9})
+    assert load(tmp_path / "checkpoint.npz")["step"] == 3 and len(read_log(tmp_path / "losses.jsonl")) == 3
+
+
+def test_resume_and_force_together_and_an_out_that_is_a_file_are_refused(tmp_path):
+    spec = _line_spec({})
+    with pytest.raises(ValueError, match="give one of them"):
+        prepare(spec, out=tmp_path, resume=True, force=True)
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(NotADirectoryError, match=r"output folder '.*file\.txt' is a file, not a folder$"):
+        prepare(spec, out=tmp_path / "file.txt")
+    with pytest.raises(NotADirectoryError, match=r"'.*file\.txt' is a file, not a folder"):
+        prepare(spec, out=tmp_path / "file.txt" / "run")
+
+
+def test_resume_of_a_run_stopped_before_its_first_checkpoint_says_so(tmp_path):
+    with pytest.raises(NonFiniteLossError):
+        train(_line_spec({"step": 2}), out=tmp_path, steps=12, checkpoint_every=5, **QUIET)
+    with pytest.raises(FileNotFoundError, match="stopped before writing one"):
+        prepare(_line_spec({}), out=tmp_path, resume=True)
+
+
+# ---------------------------------------------------------------------------------- Ctrl-C
+def _interrupted_spec(at: int) -> ModelSpec:
+    """The line model, with Ctrl-C pressed during its step ``at`` (0-based)."""
+    spec = _line_spec({})
+
+    def train_step(model, next_batch, step):
+        if step == at:
+            raise KeyboardInterrupt
+        return spec.train_step(model, next_batch, step)
+
+    return dataclasses.replace(spec, train_step=train_step)
+
+
+def test_ctrl_c_names_the_checkpoint_that_survives(tmp_path):
+    with pytest.raises(KeyboardInterrupt) as caught:
+        train(_interrupted_spec(7), out=tmp_path, steps=12, checkpoint_every=5, **QUIET)
+    (note,) = caught.value.__notes__
+    assert "stopped at step 7" in note and "at step 5, is intact" in note and "resume=True" in note
+    assert load(tmp_path / "checkpoint.npz")["step"] == 5
+    with pytest.raises(KeyboardInterrupt) as caught:
+        train(_interrupted_spec(3), out=tmp_path / "early", steps=12, checkpoint_every=5, **QUIET)
+    (note,) = caught.value.__notes__
+    assert "no checkpoint had been written yet" in note and "resume=True" not in note

@@ -12,6 +12,9 @@ from .creation import (arange, eye, from_numpy, full, full_like, linspace, ones,
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .ops import (abs, cat, clamp, exp, log, logsumexp, matmul, max, mean, min, one_hot, sigmoid, softmax,
                   sqrt, stack, sum, tanh, var, where)
+from .ops import (all, allclose, any, argsort, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, bmm,  # noqa: E402
+                  chunk, clip, concat, cumsum, eq, equal, ge, gt, isfinite, isinf, isnan, le, lt, mm, ne, norm,
+                  repeat, sort, split, tile, topk)
 from . import nn, optim, viz  # noqa: E402
 
 __version__ = "0.1.0"

@@ -15,7 +15,9 @@ needs to read only this page:
   repeatable (bit for bit on the CPU).
 
 CuPy is optional. Without it (or without a GPU), importing tinygen works; only asking for the GPU
-raises :class:`BackendError`, which says what is missing.
+raises :class:`BackendError`, which says what is missing. That holds for ``TINYGEN_BACKEND=cupy``
+too: the import succeeds, and the first array made on the default device raises the error (so the
+command line can report it in one line, as it does for ``--device gpu``).
 """
 from __future__ import annotations
 
@@ -104,6 +106,8 @@ def use(name: str) -> None:
 
 def default_device() -> str:
     """The device new tensors are created on: the active backend's."""
+    if isinstance(xp, _Unusable):
+        raise BackendError(xp.problem)
     return "cpu" if xp is numpy else "gpu"
 
 
@@ -268,9 +272,29 @@ def host_generator() -> numpy.random.Generator:
 
 
 # ------------------------------------------------------------------------------ start-up choice
+class _Unusable:
+    """Stands in for ``xp`` when ``TINYGEN_BACKEND`` asks for a GPU this machine cannot give: any
+    use of it (or of the default device) raises :class:`BackendError` with ``problem``."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+
+    def __getattr__(self, name: str) -> Any:
+        raise BackendError(self.problem)
+
+
+def environment_problem() -> str | None:
+    """Why the backend named by ``TINYGEN_BACKEND`` cannot be used, or ``None`` when it can."""
+    return xp.problem if isinstance(xp, _Unusable) else None
+
+
 def _from_environment() -> None:
+    global xp
     choice = os.environ.get("TINYGEN_BACKEND", "").strip()
-    if choice:
+    if choice.lower() in ("cupy", "gpu", "cuda") and gpu_status() is not None:
+        # worded like the command line's "--device gpu: <problem>", and raised on first use
+        xp = _Unusable(f"TINYGEN_BACKEND={choice}: {gpu_status()}")
+    elif choice:
         use(choice)
 
 

@@ -164,7 +164,24 @@ def save(state: Mapping[str, Any], path: str | os.PathLike) -> None:
 
 
 # ------------------------------------------------------------------------------- reading
+_SIGNATURES = {b"PK\x03\x04": "npz", b"\x93NUMPY": "npy"}  # a zip archive's first bytes, a .npy's
+
+
+def file_format(path: str | os.PathLike) -> str | None:
+    """``"npz"`` or ``"npy"`` from the first bytes of the file at ``path``; ``None`` for anything else.
+
+    ``numpy.load`` takes any other file for a pickle and says so ("allow_pickle=False"), which
+    misleads when the file is a PNG or a text file; this tells them apart before loading.
+    """
+    with open(path, "rb") as file:
+        head = file.read(6)
+    return next((kind for signature, kind in _SIGNATURES.items() if head.startswith(signature)), None)
+
+
 def _read_entries(path: str) -> dict[str, Any]:
+    if os.path.isfile(path) and file_format(path) is None:
+        raise CheckpointError(f"load: {path!r} is not a checkpoint written by tinygen (an .npz archive); "
+                              f"it is neither a zip archive nor a NumPy file")
     try:
         archive = B.np.load(path, allow_pickle=False)
     except FileNotFoundError:

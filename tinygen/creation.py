@@ -90,9 +90,20 @@ def rand_like(x: Tensor) -> Tensor:
     return rand(x.shape, dtype=x.dtype, device=x.device)
 
 
-def randint(low: int, high: int, size: Any, device: str | None = None) -> Tensor:
-    """Integers uniform on [low, high) (int64)."""
-    return Tensor._make(B.randint(low, high, _size((size,)), _device(device)))
+def randint(low: int, high: int | None = None, size: Any = None, *, dtype: Any = None,
+            device: str | None = None) -> Tensor:
+    """Integers uniform on [low, high) (int64), as ``torch.randint``: ``randint(low, high, size)``
+    or ``randint(high, size)``, which draws from [0, high). ``size`` is a tuple or one integer."""
+    if size is None:  # randint(high, size): the first argument is the upper end
+        if high is None:
+            raise TypeError("randint: missing size; call randint(high, size) or randint(low, high, size)")
+        low, high, size = 0, low, high
+    if high is None:  # randint(high, size=...)
+        low, high = 0, low
+    if not low < high:
+        raise ValueError(f"randint: low ({low}) must be less than high ({high})")
+    t = Tensor._make(B.randint(low, high, _size((size,)), _device(device)))
+    return t if dtype is None else Tensor._make(t.data.astype(dtype))
 
 
 def randperm(n: int, device: str | None = None) -> Tensor:

@@ -1,4 +1,4 @@
-"""Matrix products: ``matmul`` (batched, broadcasting) and ``linear``.
+"""Matrix products: ``matmul`` (batched, broadcasting), ``mm`` and ``bmm`` (strict shapes), ``linear``.
 
 For z = x @ y the chain rule gives dL/dx = dL/dz @ y^T and dL/dy = x^T @ dL/dz: the gradient of
 a matrix product is two more matrix products. Batch axes broadcast, so they are summed back with
@@ -52,6 +52,36 @@ def matmul(x: Tensor, y: Tensor) -> Tensor:
     return MatMul()(x, y)
 
 
+def _check_ndim(op: str, x: Any, y: Any, ndim: int, layout: str) -> None:
+    for name, t in (("input", x), ("mat2", y)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+        if t.ndim != ndim:
+            raise ValueError(f"{op}: expected {ndim}-D tensors {layout}, got {name} of shape {t.shape}"
+                             f" (matmul broadcasts and takes other shapes)")
+
+
+def mm(x: Tensor, y: Tensor) -> Tensor:
+    """z = x @ y for two matrices, (n, k) @ (k, m) -> (n, m): no broadcasting, no vectors."""
+    _check_ndim("mm", x, y, 2, "(n, k) and (k, m)")
+    if x.shape[1] != y.shape[0]:
+        raise ValueError(f"mm: shapes {x.shape} and {y.shape} cannot be multiplied: the first has "
+                         f"{x.shape[1]} columns, the second {y.shape[0]} rows")
+    return MatMul()(x, y)
+
+
+def bmm(x: Tensor, y: Tensor) -> Tensor:
+    """z[b] = x[b] @ y[b] for two batches of matrices, (B, n, k) @ (B, k, m) -> (B, n, m)."""
+    _check_ndim("bmm", x, y, 3, "(B, n, k) and (B, k, m)")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"bmm: batch sizes differ: shapes {x.shape} and {y.shape} "
+                         f"(bmm does not broadcast; matmul does)")
+    if x.shape[2] != y.shape[1]:
+        raise ValueError(f"bmm: shapes {x.shape} and {y.shape} cannot be multiplied: the first's "
+                         f"matrices have {x.shape[2]} columns, the second's {y.shape[1]} rows")
+    return MatMul()(x, y)
+
+
 class Linear(Function):
     """y = x W^T + b for x (..., in), W (out, in), b (out,) -- PyTorch's layout."""
 
@@ -92,3 +122,11 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if bias.shape != (weight.shape[0],):
         raise ValueError(f"linear: bias has shape {bias.shape}, expected ({weight.shape[0]},)")
     return Linear()(x, weight, bias)
+
+
+def _install() -> None:
+    """Attach ``x.mm`` and ``x.bmm`` (``x @ y`` and ``x.matmul``: tensor_methods.py)."""
+    Tensor.mm, Tensor.bmm = mm, bmm
+
+
+_install()

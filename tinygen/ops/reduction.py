@@ -1,7 +1,9 @@
-"""Reductions: sum, mean, var, max/min, logsumexp.
+"""Reductions: sum, mean, var, max/min, logsumexp, norm, and the running sum cumsum.
 
 A reduction's backward spreads the upstream gradient back over the reduced axes: ``sum`` copies
 it to every element, ``max`` sends it only to the element that won.
+
+Every reduction takes ``dim`` (PyTorch's name) or ``axis`` (NumPy's name for the same thing).
 """
 from __future__ import annotations
 
@@ -29,6 +31,16 @@ def normalize_dims(dim: Dim, ndim: int, op: str = "reduction") -> tuple[int, ...
     return tuple(sorted(set(out)))
 
 
+def dim_or_axis(dim: Any, axis: Any, op: str) -> Any:
+    """``dim``, or ``axis`` when that is the one given (NumPy's name for the same argument)."""
+    if axis is None:
+        return dim
+    if dim is not None:
+        raise TypeError(f"{op}: got both dim={dim!r} and axis={axis!r}; they name the same argument "
+                        f"(axis is NumPy's spelling), give only one")
+    return axis
+
+
 def _keepdim_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(1 if i in axes else s for i, s in enumerate(shape))
 
@@ -50,8 +62,8 @@ class Sum(Function):
         return broadcast_to(gy, self.x_shape)
 
 
-def sum(x: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    return Sum(normalize_dims(dim, x.ndim, "sum"), keepdim)(x)
+def sum(x: Tensor, dim: Dim = None, keepdim: bool = False, *, axis: Dim = None) -> Tensor:  # noqa: A001
+    return Sum(normalize_dims(dim_or_axis(dim, axis, "sum"), x.ndim, "sum"), keepdim)(x)
 
 
 def _count(x: Tensor, axes: tuple[int, ...]) -> int:
@@ -61,18 +73,18 @@ def _count(x: Tensor, axes: tuple[int, ...]) -> int:
     return n
 
 
-def mean(x: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:
-    axes = normalize_dims(dim, x.ndim, "mean")
+def mean(x: Tensor, dim: Dim = None, keepdim: bool = False, *, axis: Dim = None) -> Tensor:
+    axes = normalize_dims(dim_or_axis(dim, axis, "mean"), x.ndim, "mean")
     # mean = sum / n
     return Sum(axes, keepdim)(x) * (1.0 / builtins.max(_count(x, axes), 1))
 
 
 def var(x: Tensor, dim: Dim = None, keepdim: bool = False, correction: int = 1,
-        unbiased: bool | None = None) -> Tensor:
+        unbiased: bool | None = None, *, axis: Dim = None) -> Tensor:
     """Variance, by default unbiased (divides by n - 1), like ``torch.var``."""
     if unbiased is not None:
         correction = 1 if unbiased else 0
-    axes = normalize_dims(dim, x.ndim, "var")
+    axes = normalize_dims(dim_or_axis(dim, axis, "var"), x.ndim, "var")
     n = _count(x, axes)
     if n - correction <= 0:
         raise ValueError(f"var: {n} element(s) along dims {axes} with correction={correction}")
@@ -82,9 +94,9 @@ def var(x: Tensor, dim: Dim = None, keepdim: bool = False, correction: int = 1,
 
 
 def std(x: Tensor, dim: Dim = None, keepdim: bool = False, correction: int = 1,
-        unbiased: bool | None = None) -> Tensor:
+        unbiased: bool | None = None, *, axis: Dim = None) -> Tensor:
     from .arithmetic import sqrt
-    return sqrt(var(x, dim, keepdim, correction, unbiased))
+    return sqrt(var(x, dim_or_axis(dim, axis, "std"), keepdim, correction, unbiased))
 
 
 class Max(Function):
@@ -126,8 +138,10 @@ def _axis(dim: int, ndim: int, op: str) -> int:
     return normalize_dims(dim, ndim, op)[0]
 
 
-def max(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:  # noqa: A001
+def max(x: Tensor, dim: int | None = None, keepdim: bool = False, *,  # noqa: A001
+        axis: int | None = None) -> Any:
     """``max(x)`` is a tensor; ``max(x, dim)`` is ``(values, indices)``, as in PyTorch."""
+    dim = dim_or_axis(dim, axis, "max")
     if x.data.size == 0:
         raise ValueError(f"max: the tensor of shape {x.shape} is empty")
     if dim is None:
@@ -138,23 +152,28 @@ def max(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:  # noq
     return MaxResult(values, Tensor._make(idx))
 
 
-def min(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:  # noqa: A001
+def min(x: Tensor, dim: int | None = None, keepdim: bool = False, *,  # noqa: A001
+        axis: int | None = None) -> Any:
     # min(x) = -max(-x)
+    dim = dim_or_axis(dim, axis, "min")
     if dim is None:
         return -max(-x, None, keepdim)
     values, indices = max(-x, dim, keepdim)
     return MaxResult(-values, indices)
 
 
-def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False, *,
+           axis: int | None = None) -> Tensor:
+    dim = dim_or_axis(dim, axis, "argmax")
     if dim is None:
         return Tensor._make(B.array_module(x.data).asarray(x.data.argmax()))
     idx = x.data.argmax(axis=_axis(dim, x.ndim, "argmax"))
     return Tensor._make(B.array_module(idx).expand_dims(idx, dim) if keepdim else idx)
 
 
-def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
-    return argmax(Tensor._make(-x.data), dim, keepdim)
+def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False, *,
+           axis: int | None = None) -> Tensor:
+    return argmax(Tensor._make(-x.data), dim_or_axis(dim, axis, "argmin"), keepdim)
 
 
 class LogSumExp(Function):
@@ -183,5 +202,117 @@ class LogSumExp(Function):
         return gy.reshape(keep) * exp(shifted - LogSumExp(self.axes, True)(shifted))
 
 
-def logsumexp(x: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:
-    return LogSumExp(normalize_dims(dim, x.ndim, "logsumexp"), keepdim)(x)
+def logsumexp(x: Tensor, dim: Dim = None, keepdim: bool = False, *, axis: Dim = None) -> Tensor:
+    return LogSumExp(normalize_dims(dim_or_axis(dim, axis, "logsumexp"), x.ndim, "logsumexp"), keepdim)(x)
+
+
+# ------------------------------------------------------------------------------------- norms
+class Norm2(Function):
+    """y = ||x||_2 = sqrt(sum_i x_i^2) over ``axes``"""
+
+    def __init__(self, axes: tuple[int, ...], keepdim: bool) -> None:
+        self.axes, self.keepdim = axes, keepdim
+
+    def forward(self, x: Any) -> Any:
+        y = B.array_module(x).sqrt((x * x).sum(axis=self.axes, keepdims=True))
+        return y if self.keepdim else y.reshape([s for i, s in enumerate(y.shape) if i not in self.axes])
+
+    def backward(self, gy: Tensor) -> Tensor:
+        (x,) = self.inputs
+        keep = _keepdim_shape(x.shape, self.axes)
+        y = self.output.reshape(keep)
+        # dy/dx_i = x_i / y. Where y = 0 every x_i is 0 too: dividing by 1 there gives the
+        # gradient 0 (PyTorch's choice at the kink) instead of 0 / 0 = NaN
+        at_zero = Tensor._make((y.data == 0).astype(y.dtype))
+        return x * (gy.reshape(keep) / (y + at_zero))
+
+
+def _max_over(x: Tensor, axes: tuple[int, ...], keepdim: bool) -> Tensor:
+    """max over several axes, one at a time (the max of maxes is the max)."""
+    for a in axes:
+        x = Max(a, True)(x)
+    return x if keepdim else x.reshape(tuple(s for i, s in enumerate(x.shape) if i not in axes))
+
+
+def norm(x: Tensor, p: float | str = 2, dim: Dim = None, keepdim: bool = False, *,
+         axis: Dim = None) -> Tensor:
+    """The vector p-norm ||x||_p = (sum_i |x_i|^p)^(1/p) over ``dim`` (every element when None).
+
+    ``p='fro'`` (Frobenius) is the 2-norm of the elements, over at most two dims; ``p=inf`` is
+    max_i |x_i|. As in PyTorch, the gradient of the 2-norm at x = 0 is taken as 0.
+    """
+    dim = dim_or_axis(dim, axis, "norm")
+    axes = normalize_dims(dim, x.ndim, "norm")
+    if p == "fro":
+        if dim is not None and len(axes) > 2:
+            raise ValueError(f"norm: p='fro' takes at most 2 dims, got dim={dim!r}")
+        p = 2
+    if isinstance(p, (str, bool)) or not isinstance(p, (int, float)) or not p > 0:
+        raise ValueError(f"norm: p must be a positive number, inf or 'fro', got p={p!r}")
+    from .arithmetic import abs
+    if p == 2:
+        return Norm2(axes, keepdim)(x)
+    if p == 1:
+        # ||x||_1 = sum |x_i|; d/dx_i = sign(x_i)
+        return Sum(axes, keepdim)(abs(x))
+    if p == float("inf"):
+        # ||x||_inf = max_i |x_i|; the gradient goes to the largest |x_i|
+        return _max_over(abs(x), axes, keepdim)
+    # ||x||_p = (sum |x_i|^p)^(1/p); d/dx_i = sign(x_i) |x_i|^(p-1) / ||x||_p^(p-1)
+    return Sum(axes, keepdim)(abs(x) ** p) ** (1.0 / p)
+
+
+# ---------------------------------------------------------------------------- running sums
+def _cumsum_array(x: Any, axis: int, reverse: bool) -> Any:
+    """Prefix sums along ``axis``; ``reverse``: suffix sums, x_j + ... + x_{n-1}."""
+    if x.ndim == 0:
+        return x.copy()
+    xp = B.array_module(x)
+    if not reverse:
+        return xp.cumsum(x, axis=axis)
+    flip = (slice(None),) * axis + (slice(None, None, -1),)
+    return xp.cumsum(x[flip], axis=axis)[flip]
+
+
+class CumSum(Function):
+    """y_i = x_0 + x_1 + ... + x_i along ``axis``"""
+
+    def __init__(self, axis: int) -> None:
+        self.axis = axis
+
+    def forward(self, x: Any) -> Any:
+        return _cumsum_array(x, self.axis, reverse=False)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        # dy_i/dx_j = 1 for i >= j, so dL/dx_j = sum_{i >= j} gy_i: the running sum from the end
+        return ReverseCumSum(self.axis)(gy)
+
+
+class ReverseCumSum(Function):
+    """y_j = x_j + x_{j+1} + ... + x_{n-1} along ``axis`` (the adjoint of CumSum)."""
+
+    def __init__(self, axis: int) -> None:
+        self.axis = axis
+
+    def forward(self, x: Any) -> Any:
+        return _cumsum_array(x, self.axis, reverse=True)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        # the adjoint of the suffix sum is the prefix sum
+        return CumSum(self.axis)(gy)
+
+
+def cumsum(x: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """Running sum along ``dim``, like ``torch.cumsum`` (``dim`` is required)."""
+    dim = dim_or_axis(dim, axis, "cumsum")
+    if dim is None:
+        raise TypeError("cumsum: missing the dim to sum along (cumsum(x, dim))")
+    return CumSum(_axis(dim, x.ndim, "cumsum"))(x)
+
+
+def _install() -> None:
+    """Attach ``x.norm`` and ``x.cumsum`` (the older methods of this file: tensor_methods.py)."""
+    Tensor.norm, Tensor.cumsum = norm, cumsum
+
+
+_install()

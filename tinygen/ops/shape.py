@@ -1,5 +1,5 @@
 """Ops that move elements around without changing them: reshape, permute, indexing, cat,
-stack, where, and moves between devices and dtypes.
+stack, split and chunk, repeat, where, and moves between devices and dtypes.
 
 Their backward moves the gradient back the same way: reshape it back, permute it back, scatter
 it into the indexed places (adding where an index repeats).
@@ -7,6 +7,7 @@ it into the indexed places (adding where an index repeats).
 from __future__ import annotations
 
 import builtins
+import numbers
 from typing import Any, Sequence
 
 from .. import backend as B
@@ -211,7 +212,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     return Cat(axis)(*tensors)
 
 
-concatenate = cat
+concatenate = concat = cat
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
@@ -223,6 +224,74 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
             raise ValueError(f"stack: tensor {i} has shape {t.shape} but tensor 0 has {tensors[0].shape}")
     # stack = cat of the inputs, each with a new axis of size 1 at dim
     return cat([unsqueeze(t, dim) for t in tensors], dim)
+
+
+def _split_axis(x: Tensor, dim: int, op: str) -> int:
+    if x.ndim == 0:
+        raise ValueError(f"{op}: a 0-dimensional tensor has no dim to split")
+    if not isinstance(dim, numbers.Integral) or not -x.ndim <= dim < x.ndim:
+        raise IndexError(f"{op}: dim {dim!r} is out of range for shape {x.shape}")
+    return int(dim) % x.ndim
+
+
+def split(x: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+    """Cut ``x`` along ``dim`` into pieces of ``split_size_or_sections`` elements (the last piece
+    may be smaller) or, given a list, into pieces of exactly those sizes. Each piece is a slice of
+    ``x``, so its gradient flows back into its own part of x."""
+    axis = _split_axis(x, dim, "split")
+    n = x.shape[axis]
+    if isinstance(split_size_or_sections, numbers.Integral):
+        size = int(split_size_or_sections)
+        if size <= 0:
+            raise ValueError(f"split: split_size must be a positive integer, got {size}")
+        sizes = [builtins.min(size, n - start) for start in range(0, n, size)] or [0]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if any(s < 0 for s in sizes) or builtins.sum(sizes) != n:
+            raise ValueError(f"split: sizes {sizes} must be non-negative and sum to {n}, the size of "
+                             f"dim {dim} of shape {x.shape}")
+    pieces, start = [], 0
+    for size in sizes:
+        pieces.append(GetItem((slice(None),) * axis + (slice(start, start + size),))(x))
+        start += size
+    return tuple(pieces)
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """Split ``x`` along ``dim`` into ``chunks`` pieces of ceil(n / chunks) elements, as
+    ``torch.chunk``: the last piece may be smaller, and there may be fewer than ``chunks``
+    pieces (5 elements in 4 chunks give sizes 2, 2, 1)."""
+    if not isinstance(chunks, numbers.Integral) or chunks <= 0:
+        raise ValueError(f"chunk: chunks must be a positive integer, got {chunks!r}")
+    n = x.shape[_split_axis(x, dim, "chunk")]
+    if n == 0:  # PyTorch gives ``chunks`` empty pieces
+        return split(x, [0] * int(chunks), dim)
+    return split(x, -(-n // int(chunks)), dim)  # ceil(n / chunks)
+
+
+def repeat(x: Tensor, *sizes: Any) -> Tensor:
+    """Tile ``x``: ``sizes[i]`` copies of the whole tensor along dim i, as ``Tensor.repeat`` in
+    PyTorch (``numpy.tile``; not ``numpy.repeat``, which repeats each element in place). Extra
+    leading sizes add new leading dims. The gradient of an element is the sum over its copies."""
+    reps = _shape_arg(sizes)
+    if len(reps) < x.ndim:
+        raise ValueError(f"repeat: got {len(reps)} repeat counts {reps} for a tensor of shape {x.shape}; "
+                         f"give one per dim (at least {x.ndim})")
+    if any(r < 0 for r in reps):
+        raise ValueError(f"repeat: repeat counts must be non-negative, got {reps}")
+    shape = (1,) * (len(reps) - x.ndim) + x.shape
+    # put each dim's copies on a new axis in front of it, broadcast, then merge each pair:
+    # (s0, s1) -> (1, s0, 1, s1) -> (r0, s0, r1, s1) -> (r0 s0, r1 s1)
+    # broadcast_to's backward (sum_to) adds up the copies
+    spread = tuple(v for s in shape for v in (1, s))
+    tiled = tuple(v for r, s in zip(reps, shape) for v in (r, s))
+    return reshape(broadcast_to(reshape(x, spread), tiled), tuple(r * s for r, s in zip(reps, shape)))
+
+
+def tile(x: Tensor, dims: Sequence[int]) -> Tensor:
+    """``torch.tile``: ``repeat``, except that fewer counts than dims are padded with 1s in front."""
+    dims = tuple(dims)
+    return repeat(x, (1,) * (x.ndim - len(dims)) + dims)
 
 
 class Where(Function):
@@ -324,3 +393,12 @@ def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
                          f"{int(data.min())} to {int(data.max())}")
     eye = xp.eye(num_classes, dtype=B.int64)
     return Tensor._make(eye[data])
+
+
+def _install() -> None:
+    """Attach ``x.split``, ``x.chunk``, ``x.repeat`` and ``x.tile`` (the older methods of this file:
+    tensor_methods.py)."""
+    Tensor.split, Tensor.chunk, Tensor.repeat, Tensor.tile = split, chunk, repeat, tile
+
+
+_install()

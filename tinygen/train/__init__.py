@@ -8,9 +8,9 @@ from ..checkpoint import CheckpointError, load, save
 from .log import NonFiniteLossError, read_log
 from .loop import fit, train
 from .outputs import write_outputs
-from .run import Run, load_run, prepare, resolve_hparams, save_checkpoint
+from .run import Run, RunExistsError, load_run, prepare, resolve_hparams, save_checkpoint
 from .sampling import sample, sample_with_conditions
 
 __all__ = ["CheckpointError", "NonFiniteLossError", "Run", "fit", "load", "load_run", "prepare", "read_log",
-           "resolve_hparams", "sample", "sample_with_conditions", "save", "save_checkpoint", "train",
-           "write_outputs"]
+           "RunExistsError", "resolve_hparams", "sample", "sample_with_conditions", "save", "save_checkpoint",
+           "train", "write_outputs"]

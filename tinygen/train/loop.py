@@ -45,18 +45,24 @@ def fit(run: Run, *, checkpoint_every: int | None = None, sample_every: int | No
     run.model.train()
     bar = ProgressBar(total, run.step, f"{run.spec.name} on {run.dataset.name}", progress)
     with bar, open(run.out / log.LOSS_LOG, "a") as log_file, on_device(run.device):
-        while run.step < total:
-            step = run.step
-            losses = log.checked_losses(_train_step(run, next_batch, step), run.spec.name, step,
-                                        _kept(run, last_checkpoint))
-            log.append(log_file, step, losses)
-            run.step = done = step + 1
-            bar.update(done, losses)
-            if sample_every and (done % sample_every == 0 or done == total):
-                save_progress_picture(run)
-            if done == total or (checkpoint_every and done % checkpoint_every == 0):
-                save_checkpoint(run)
-                last_checkpoint = done
+        try:
+            while run.step < total:
+                step = run.step
+                losses = log.checked_losses(_train_step(run, next_batch, step), run.spec.name, step,
+                                            _kept(run, last_checkpoint))
+                log.append(log_file, step, losses)
+                run.step = done = step + 1
+                bar.update(done, losses)
+                if sample_every and (done % sample_every == 0 or done == total):
+                    save_progress_picture(run)
+                if done == total or (checkpoint_every and done % checkpoint_every == 0):
+                    save_checkpoint(run)
+                    last_checkpoint = done
+        except KeyboardInterrupt as interrupt:  # Ctrl-C: say what survives (the save itself is atomic)
+            resume = "; continue it with resume=True" if last_checkpoint is not None else ""
+            interrupt.add_note(f"(training of {run.spec.name} stopped at step {run.step}; "
+                               f"{_kept(run, last_checkpoint)}{resume})")
+            raise
     return run
 
 
@@ -77,11 +83,16 @@ def _kept(run: Run, last_checkpoint: int | None) -> str:
 def train(model: str | Any, dataset: str | None = None, *, out: str | os.PathLike | None = None,
           steps: int | None = None, epochs: int | None = None, batch_size: int | None = None,
           lr: float | None = None, seed: int | None = None, device: str = "cpu", resume: bool = False,
-          quick: bool = False, hparams: Mapping[str, Any] | None = None, progress: bool = True,
-          checkpoint_every: int | None = None, sample_every: int | None = None, outputs: bool = True) -> Run:
-    """Prepare, fit and (``outputs=True``) write every output of a run; returns the finished run."""
+          force: bool = False, quick: bool = False, hparams: Mapping[str, Any] | None = None,
+          progress: bool = True, checkpoint_every: int | None = None, sample_every: int | None = None,
+          outputs: bool = True) -> Run:
+    """Prepare, fit and (``outputs=True``) write every output of a run; returns the finished run.
+
+    A folder that already holds a run is refused unless ``resume=True`` (continue it) or
+    ``force=True`` (replace it); see :func:`~tinygen.train.run.prepare`.
+    """
     run = prepare(model, dataset, out=out, steps=steps, epochs=epochs, batch_size=batch_size, lr=lr,
-                  seed=seed, device=device, resume=resume, quick=quick, hparams=hparams)
+                  seed=seed, device=device, resume=resume, force=force, quick=quick, hparams=hparams)
     if quick and sample_every is None:  # a quick run is over in seconds: fewer pictures
         sample_every = picture_interval(run, quick=True)
     fit(run, checkpoint_every=checkpoint_every, sample_every=sample_every, progress=progress)

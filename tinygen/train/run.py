@@ -4,6 +4,10 @@
 caller overrides), loads the dataset, seeds the random generator and builds the model, or, with
 ``resume=True``, rebuilds all of that from ``OUT/checkpoint.npz``.
 
+A run is never lost by accident: a fresh run into a folder that already holds one (a checkpoint,
+a loss log or metrics) is refused with :class:`RunExistsError`; ``resume=True`` continues the run
+there and ``force=True`` replaces it.
+
 Resuming is exact on the CPU: a run of N steps stopped at N/2 and resumed gives the same
 parameters, bit for bit, as N steps straight through. The checkpoint holds, besides the model's
 networks, optimisers and buffers (``ModelState.state_dict``), the random generator's state and
@@ -31,6 +35,19 @@ from .log import LOSS_LOG, truncate_log
 
 CHECKPOINT = "checkpoint.npz"
 PROGRESS = "progress"  # the folder of pictures taken during training
+METRICS = "metrics.json"
+# a folder holding any of these holds a run; a replaced run loses them and the other outputs
+RUN_MARKERS = (CHECKPOINT, LOSS_LOG, METRICS)
+RUN_OUTPUTS = RUN_MARKERS + ("samples.npy", "samples_labels.npy", "samples.png", "losses.png", "progress.gif")
+
+
+class RunExistsError(FileExistsError):
+    """A fresh run was asked for in a folder that already holds one (``out``, described by ``found``)."""
+
+    def __init__(self, out: Path, found: str) -> None:
+        super().__init__(f"{out} already holds a run ({found}); pass resume=True to continue it "
+                         f"or force=True to replace it")
+        self.out, self.found = out, found
 
 
 @dataclass
@@ -145,16 +162,57 @@ def _build(spec: ModelSpec, hparams: dict[str, Any], dataset: Any, device: str) 
     return model
 
 
+# ------------------------------------------------------------------------------ the folder
+def describe_checkpoint(path: Path) -> dict[str, Any] | None:
+    """``{"model", "step", "steps"}`` of the checkpoint at ``path`` (its model, the step it was
+    written at and the run's total), or ``None`` when there is none or it cannot be read."""
+    try:
+        state = load(path)
+        return {"model": str(state["model_name"]), "step": int(state["step"]),
+                "steps": int(json.loads(state["hparams"])["steps"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def describe_run(out: Path) -> str | None:
+    """What the run in ``out`` left there, in words; ``None`` when ``out`` holds no run (an empty
+    loss log, from a run stopped inside its first step, holds nothing worth keeping)."""
+    found = [name for name in RUN_MARKERS if (out / name).is_file() and (out / name).stat().st_size > 0]
+    if not found:
+        return None
+    checkpoint = describe_checkpoint(out / CHECKPOINT) if CHECKPOINT in found else None
+    if checkpoint is None:
+        return ", ".join(found)
+    return f"a checkpoint of {checkpoint['model']} at step {checkpoint['step']} of {checkpoint['steps']}"
+
+
+def _check_out(out: Path, resume: bool, force: bool) -> None:
+    """``out`` can take this run: a folder (or a path to make one), and not a run to keep."""
+    if resume and force:
+        raise ValueError("resume=True continues the run in out and force=True replaces it; give one of them")
+    for folder in (out, *out.parents):  # the nearest part of the path that exists must be a folder
+        if folder.exists():
+            if not folder.is_dir():
+                where = "" if folder == out else f" cannot be made: {str(folder)!r}"
+                raise NotADirectoryError(f"the output folder {str(out)!r}{where} is a file, not a folder")
+            break
+    found = None if resume or force else describe_run(out)
+    if found is not None:
+        raise RunExistsError(out, found)
+
+
 # --------------------------------------------------------------------------------- prepare
 def prepare(model: str | ModelSpec, dataset: str | None = None, *, out: str | os.PathLike | None = None,
             steps: int | None = None, epochs: int | None = None, batch_size: int | None = None,
             lr: float | None = None, seed: int | None = None, device: str = "cpu", resume: bool = False,
-            quick: bool = False, hparams: Mapping[str, Any] | None = None) -> Run:
+            force: bool = False, quick: bool = False, hparams: Mapping[str, Any] | None = None) -> Run:
     """Build a run, fresh or (``resume=True``) from ``out/checkpoint.npz``.
 
     ``steps`` (or ``epochs``) is the total for the whole run, counted from its start: resuming a
     run with ``steps=N`` continues it up to step N. A resumed run keeps its hyperparameters;
-    anything else given that differs from the checkpoint is an error.
+    anything else given that differs from the checkpoint is an error. A fresh run refuses a
+    folder that holds a run (:class:`RunExistsError`) unless ``force=True``, which deletes that
+    run's files once the new run is built (so a mistyped setting destroys nothing).
     """
     spec = model if isinstance(model, ModelSpec) else get_model(model)
     if steps is not None and epochs is not None:
@@ -167,6 +225,7 @@ def prepare(model: str | ModelSpec, dataset: str | None = None, *, out: str | os
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     device = B.check_device(device)
     out = Path(out if out is not None else Path("runs") / spec.name)
+    _check_out(out, resume, force)
     overrides = dict(hparams or {})
     # --batch-size and --lr win over the same keys in hparams; when not given they leave them alone
     overrides.update({k: v for k, v in (('batch_size', batch_size), ('lr', lr)) if v is not None})
@@ -189,8 +248,9 @@ def prepare(model: str | ModelSpec, dataset: str | None = None, *, out: str | os
 
 
 def _clear_previous_run(out: Path) -> None:
-    """A fresh run in a used folder starts a fresh log and picture series (it overwrites the rest)."""
-    (out / LOSS_LOG).unlink(missing_ok=True)
+    """Delete what a run writes (checkpoint, log, pictures, samples, metrics), leaving other files."""
+    for name in RUN_OUTPUTS:
+        (out / name).unlink(missing_ok=True)
     if (out / PROGRESS).is_dir():
         for picture in (out / PROGRESS).glob("step_*"):
             picture.unlink()
@@ -206,7 +266,9 @@ def _resume(spec: ModelSpec, out: Path, *, dataset: str | None, steps: int | Non
             seed: int | None, device: str, overrides: Mapping[str, Any]) -> Run:
     path = out / CHECKPOINT
     if not path.exists():
-        raise FileNotFoundError(f"resume: there is no checkpoint at {path} to resume from")
+        stopped = ("; the run there stopped before writing one, so it can only be started again"
+                   if (out / LOSS_LOG).is_file() else "")
+        raise FileNotFoundError(f"resume: there is no checkpoint at {path} to resume from{stopped}")
     state = load(path)
     if state.get("model_name") != spec.name:
         raise ValueError(f"resume: {path} is a checkpoint of {state.get('model_name')!r}, not of {spec.name!r}")
