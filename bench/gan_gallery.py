@@ -97,8 +97,9 @@ def _one_run(entry: Entry, seed: int, out: Path, quick: bool, reuse: bool = Fals
         from tinygen.train import train
 
         start = time.perf_counter()
+        # a folder without a finished run's record holds an interrupted run (or none): replace it
         run = train(entry.model, entry.dataset, out=out, seed=seed, hparams=entry.hparams, quick=quick,
-                    progress=False)
+                    progress=False, force=True)
         seconds = time.perf_counter() - start
     result = {"metrics": run.metrics, "seconds": seconds, "steps": run.total_steps, "hparams": run.hparams}
     (out / RECORD).write_text(json.dumps(result, indent=1))
