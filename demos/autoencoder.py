@@ -34,11 +34,12 @@ def _row(name: str, m: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small network, a few hundred steps")
-    parser.add_argument("--out", default="demos/out/autoencoder", help="output folder")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "out" / "autoencoder"), help="output folder")
     args = parser.parse_args()
     out = Path(args.out)
 
-    run = train("autoencoder", "digits", out=out / "run", quick=args.quick, progress=not args.quick)
+    # force: a second run of the demo replaces the first one's run
+    run = train("autoencoder", "digits", out=out / "run", quick=args.quick, progress=not args.quick, force=True)
     held_out = get_dataset("digits", split="test").x  # (360, 1, 8, 8)
     reconstructions = B.to_host(run.model.reconstruct(held_out))
     samples = sample(run, len(held_out))  # as many samples as held-out digits: comparable metrics
@@ -51,7 +52,8 @@ def main() -> None:
     axes = PCA(2).fit(codes)  # the two directions in which the codes vary most
     draws = B.to_host(run.model.sample_latents(len(codes)))
     scatter_2d(axes.transform(draws), out / "codes.png", real=axes.transform(codes),
-               title="codes of the training digits (left), draws from the Gaussian fitted to them (right)")
+               title="codes of the training digits (left), draws from the Gaussian fitted to them (right)",
+               axis_labels=("first principal axis of the codes", "second principal axis"))
 
     from_reconstructions = metrics.image_metrics(reconstructions, "digits")
     from_samples = metrics.image_metrics(samples, "digits")

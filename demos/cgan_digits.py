@@ -33,7 +33,8 @@ def main() -> None:
     if args.checkpoint:
         run = load_run(args.checkpoint)
     else:
-        run = train("cgan", "digits", out=out / "run", quick=args.quick, progress=not args.quick)
+        # force: a second run of the demo replaces the first one's run
+        run = train("cgan", "digits", out=out / "run", quick=args.quick, progress=not args.quick, force=True)
     manual_seed(args.seed)
     rows = B.np.repeat(B.np.arange(10, dtype=B.np.int64), 10)  # 0 x 10, 1 x 10, ..., 9 x 10
     grid = sample(run, 100, label=rows)  # (100, 1, 8, 8)

@@ -98,7 +98,8 @@ def main() -> None:
     if args.checkpoint:
         run = load_run(args.checkpoint)
     else:
-        run = train("dcgan", "digits", out=out / "run", quick=args.quick, progress=not args.quick)
+        # force: a second run of the demo replaces the first one's run
+        run = train("dcgan", "digits", out=out / "run", quick=args.quick, progress=not args.quick, force=True)
     manual_seed(args.seed)
     interpolations(run.model, out)
     arithmetic(run.model, out, *args.digits, k=args.k, n=300 if args.quick else 3000)

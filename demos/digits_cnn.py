@@ -19,15 +19,13 @@ import math
 import time
 from pathlib import Path
 
-import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-import tinygen as tg  # noqa: E402
-import tinygen.nn.functional as F  # noqa: E402
-from tinygen import backend as B  # noqa: E402
-from tinygen import nn  # noqa: E402
+import tinygen as tg
+import tinygen.nn.functional as F
+from tinygen import backend as B
+from tinygen import nn
 
 
 def load_split(seed: int = 0, test_fraction: float = 0.2) -> tuple:
@@ -64,7 +62,8 @@ def accuracy(model: nn.Module, images: object, labels: object, batch_size: int =
 
 
 def save_figure(images: object, labels: object, predicted: object, history: dict, path: Path) -> None:
-    fig = plt.figure(figsize=(12, 5))
+    fig = Figure(figsize=(12, 5))
+    FigureCanvasAgg(fig)  # renders to files only: no window, no display needed
     grid = fig.add_gridspec(4, 13, wspace=0.15, hspace=0.45, left=0.02, right=0.93, top=0.9, bottom=0.1)
     shown = B.np.argsort(predicted == labels, kind="stable")[:32]  # the mistakes first
     for k, i in enumerate(shown):
@@ -86,7 +85,6 @@ def save_figure(images: object, labels: object, predicted: object, history: dict
     fig.legend(loc="center right", bbox_to_anchor=(0.93, 0.5), fontsize=8)
     fig.suptitle("test digits, mistakes first: predicted label (true label in red where wrong)", x=0.33, fontsize=10)
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def main() -> None:
@@ -96,7 +94,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="2 epochs on 320 images (a smoke test)")
-    parser.add_argument("--out", default="demos/out", help="folder for the PNG")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "out"), help="folder for the PNG")
     args = parser.parse_args()
 
     tg.manual_seed(args.seed)

@@ -78,6 +78,7 @@ def main() -> None:
             ax.text(0.5, kl_top * 0.9, "+inf for every theta != 0", ha="center", fontsize=9)
         ax.set_title(names[key])
         ax.set_xlabel("theta")
+        ax.set_ylabel(key)
         ax.grid(alpha=0.3)
     fig.axes[0].legend()
     fig.suptitle("P_0 = (0, Z) vs P_theta = (theta, Z), Z ~ U[0, 1]: only W has a slope")

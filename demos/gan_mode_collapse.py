@@ -35,6 +35,7 @@ from tinygen.data import get_dataset
 from tinygen.models import get_model
 from tinygen.models import gan  # noqa: F401  (registers "gan")
 from tinygen.train import sample, train
+from tinygen.viz import marker_size
 
 # Lin et al. (2018), PacGAN, Table 1: the GAN's modes covered and high-quality samples (%)
 PUBLISHED = {"ring": (6.3, 98.2), "grid": (17.3, 94.8)}
@@ -43,14 +44,15 @@ SNAPSHOTS = 4
 
 def train_with_snapshots(dataset: str, out: Path, steps: int, quick: bool, seed: int,
                          saturating: bool) -> tuple[list[tuple[int, np.ndarray]], object, float]:
-    """Train in SNAPSHOTS legs (each resuming the last exactly) and sample after each."""
+    """Train in SNAPSHOTS legs (each resuming the last exactly) and sample after each; the first
+    leg replaces the run a previous call left in ``out``."""
     snapshots = []
     start = time.perf_counter()
     run = None
     for i in range(1, SNAPSHOTS + 1):
         target = max(1, steps * i // SNAPSHOTS)
         run = train("gan", dataset, out=out, steps=target, quick=quick, seed=None if i > 1 else seed,
-                    hparams={"saturating": saturating} if i == 1 else None, resume=i > 1,
+                    hparams={"saturating": saturating} if i == 1 else None, resume=i > 1, force=i == 1,
                     progress=False, outputs=False, sample_every=0)
         snapshots.append((target, sample(run, 1000)))
     return snapshots, run, time.perf_counter() - start
@@ -79,15 +81,18 @@ def main() -> None:
         rows.append((dataset, measured, seconds))
         data = get_dataset(dataset)
         for ax, (at, points) in zip(axes[row], snapshots):
-            ax.scatter(data.x[:2000, 0], data.x[:2000, 1], s=2, color="tab:blue", alpha=0.3)
-            ax.scatter(points[:, 0], points[:, 1], s=2, color="tab:orange", alpha=0.5)
+            real = data.x[:2000]
+            ax.scatter(real[:, 0], real[:, 1], s=marker_size(len(real)), color="tab:blue", alpha=0.3, linewidths=0)
+            ax.scatter(points[:, 0], points[:, 1], s=marker_size(len(points)), color="tab:orange", alpha=0.5,
+                       linewidths=0)
             ax.set_title(f"{dataset}, step {at}", fontsize=10)
             span = 1.5 if dataset == "ring" else 5.5
             ax.set_xlim(-span, span)
             ax.set_ylim(-span, span)
             ax.set_aspect("equal")
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set_xlabel("$x_1$", fontsize=9)
+            ax.set_ylabel("$x_2$", fontsize=9)
+            ax.tick_params(labelsize=8)
         last = axes[row][-1]
         last.set_title(f"{dataset}, step {snapshots[-1][0]}: {measured['modes_covered']}/{measured['n_modes']} "
                        f"modes, {measured['high_quality_pct']:.0f}% HQ", fontsize=10)

@@ -13,16 +13,15 @@ import argparse
 import time
 from pathlib import Path
 
-import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-import tinygen as tg  # noqa: E402
-import tinygen.nn.functional as F  # noqa: E402
-from tinygen import backend as B  # noqa: E402
-from tinygen import nn  # noqa: E402
-from tinygen.data import two_moons  # noqa: E402
+import tinygen as tg
+import tinygen.nn.functional as F
+from tinygen import backend as B
+from tinygen import nn
+from tinygen.data import two_moons
+from tinygen.viz import marker_size
 
 
 def make_model(hidden: int) -> nn.Module:
@@ -37,7 +36,7 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("demos/out"))
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out", help="output folder")
     parser.add_argument("--quick", action="store_true", help="a few steps only (smoke test)")
     args = parser.parse_args(argv)
     steps = 50 if args.quick else args.steps
@@ -70,18 +69,19 @@ def main(argv: list[str] | None = None) -> float:
     with tg.no_grad():
         prob = F.sigmoid(model(grid)).numpy().reshape(gx.shape)
 
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    FigureCanvasAgg(fig)  # renders to files only: no window, no display needed
+    ax0, ax1 = fig.subplots(1, 2)
     ax0.contourf(gx, gy, prob, levels=20, cmap="RdBu_r", alpha=0.8)
     ax0.contour(gx, gy, prob, levels=[0.5], colors="k")
-    ax0.scatter(x_np[:, 0], x_np[:, 1], c=y_np, cmap="RdBu_r", edgecolors="k", s=12)
-    ax0.set_title(f"decision surface (accuracy {accuracy:.3f})")
-    ax1.plot(losses)
+    ax0.scatter(x_np[:, 0], x_np[:, 1], c=y_np, cmap="RdBu_r", edgecolors="k", linewidths=0.3,
+                s=marker_size(len(x_np)))
+    ax0.set(xlabel="$x_1$", ylabel="$x_2$", title=f"decision surface (accuracy {accuracy:.3f})")
+    ax1.plot(range(1, steps + 1), losses)
     ax1.set_yscale("log")
-    ax1.set_xlabel("step")
-    ax1.set_title("binary cross-entropy")
+    ax1.set(xlabel="step", ylabel="binary cross-entropy", title="training loss")
     fig.tight_layout()
     fig.savefig(args.out / "mlp_moons.png", dpi=100)
-    plt.close(fig)
 
     # what backward walks: the graph of one loss evaluation
     graph_path = tg.viz.render_graph(F.binary_cross_entropy_with_logits(model(x), y),

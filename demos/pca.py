@@ -23,11 +23,12 @@ from tinygen.viz import sample_grid
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer pictures; finishes in seconds")
-    parser.add_argument("--out", default="demos/out/pca", help="output folder")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "out" / "pca"), help="output folder")
     args = parser.parse_args()
     out = Path(args.out)
 
-    digits = train("pca", "digits", out=out / "digits", quick=args.quick, progress=False)
+    # force: a second run of the demo replaces the first one's runs
+    digits = train("pca", "digits", out=out / "digits", quick=args.quick, progress=False, force=True)
     pca = digits.model
     # the mean and the first 15 directions, each stretched to [0, 1] to be seen as a picture
     pictures = B.np.concatenate([B.to_host(pca.mean_)[None], B.to_host(pca.components_[:15])])
@@ -35,7 +36,7 @@ def main() -> None:
     sample_grid(((pictures - low) / (high - low)).reshape(-1, 1, 8, 8), out / "components.png", nrow=8,
                 title="the mean digit, then the principal directions 1-15")
 
-    ring = train("pca", "ring", out=out / "ring", quick=args.quick, progress=False)
+    ring = train("pca", "ring", out=out / "ring", quick=args.quick, progress=False, force=True)
 
     m, r = digits.metrics, digits.metrics["reference"]
     kept = float(B.to_host(pca.explained_variance_ratio_).sum())

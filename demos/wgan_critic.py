@@ -19,16 +19,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-import tinygen  # noqa: E402
-from tinygen import backend as B  # noqa: E402
-from tinygen.metrics import evaluate  # noqa: E402
-from tinygen.models import wgan, wgan_gp  # noqa: E402,F401  (registers both models)
-from tinygen.train import read_log, sample, train  # noqa: E402
+import tinygen
+from tinygen import backend as B
+from tinygen.metrics import evaluate
+from tinygen.models import wgan, wgan_gp  # noqa: F401  (registers both models)
+from tinygen.train import read_log, sample, train
+from tinygen.viz import marker_size
 
 QUICK = {"steps": 40}
 
@@ -64,39 +63,43 @@ def main() -> None:
 
     runs, samples, metrics = {}, {}, {}
     for name in ("wgan", "wgan-gp"):
-        # the demo draws its own pictures: no per-run pictures or checkpoints beyond the last
+        # the demo draws its own pictures: no per-run pictures or checkpoints beyond the last; a
+        # second run of the demo replaces the first one's runs (force)
         hparams = {"lambda_gp": args.lambda_gp} if name == "wgan-gp" and args.lambda_gp is not None else {}
         runs[name] = run = train(name, args.dataset, out=out / name, steps=steps, quick=args.quick, hparams=hparams,
-                                 progress=False, outputs=False, sample_every=0)
+                                 progress=False, outputs=False, sample_every=0, force=True)
         samples[name] = sample(run, 2500)
         metrics[name] = evaluate(args.dataset, samples[name])
     data = runs["wgan-gp"].dataset.x
     low, high = float(data.min()) - 0.5, float(data.max()) + 0.5
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
-    for ax, (name, run) in zip(axes, runs.items()):
+    fig = Figure(figsize=(11, 5))
+    FigureCanvasAgg(fig)  # renders to files only: no window, no display needed
+    for ax, (name, run) in zip(fig.subplots(1, 2), runs.items()):
         xs, ys, values = critic_surface(run.model, low, high)
         filled = ax.contourf(xs, ys, values, levels=30, cmap="viridis")
-        fig.colorbar(filled, ax=ax, shrink=0.8)
-        ax.scatter(data[:1000, 0], data[:1000, 1], s=2, c="white", label="real data")
-        ax.scatter(samples[name][:1000, 0], samples[name][:1000, 1], s=2, c="tab:red", label="samples")
-        ax.set(xlim=(low, high), ylim=(low, high), aspect="equal",
+        fig.colorbar(filled, ax=ax, shrink=0.8, label="f(x)")
+        real, fake = data[:1000], samples[name][:1000]
+        ax.scatter(real[:, 0], real[:, 1], s=marker_size(len(real)), c="white", linewidths=0, label="real data")
+        ax.scatter(fake[:, 0], fake[:, 1], s=marker_size(len(fake)), c="tab:red", linewidths=0, label="samples")
+        ax.set(xlim=(low, high), ylim=(low, high), aspect="equal", xlabel="$x_1$", ylabel="$x_2$",
                title=f"{name}: critic f(x), range {values.max() - values.min():.3g}")
         ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "critic_surfaces.png", dpi=100)
-    plt.close(fig)
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2)
     for ax, name in zip(axes, runs):
         estimate = [line["wasserstein"] for line in read_log(out / name / "losses.jsonl")]
-        ax.plot(estimate, alpha=0.3, lw=0.5, label="each step")
+        steps_done = range(1, len(estimate) + 1)
+        ax.plot(steps_done, estimate, alpha=0.3, lw=0.5, label="each step")
         width = max(1, len(estimate) // 50)
-        ax.plot(range(width - 1, len(estimate)), moving_average(estimate, width), lw=1.5, label="moving average")
+        ax.plot(steps_done[width - 1:], moving_average(estimate, width), lw=1.5, label="moving average")
         ax.set(xlabel="generator step", ylabel="E[f(x)] - E[f(G(z))]", title=f"{name}: the Wasserstein estimate")
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "wasserstein.png", dpi=100)
-    plt.close(fig)
 
     for name, run in runs.items():
         m = metrics[name]

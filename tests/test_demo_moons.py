@@ -2,6 +2,8 @@
 import importlib.util
 from pathlib import Path
 
+from test_demos_common import readable_figures  # noqa: F401  (autouse: every saved figure is checked)
+
 DEMO = Path(__file__).resolve().parents[1] / "demos" / "mlp_moons.py"
 
 

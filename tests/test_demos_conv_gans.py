@@ -16,6 +16,8 @@ import pytest
 import tinygen.metrics
 from tinygen.metrics import classifier
 
+from test_demos_common import readable_figures  # noqa: F401  (autouse: every saved figure is checked)
+
 DEMOS = Path(__file__).resolve().parents[1] / "demos"
 PNG = b"\x89PNG\r\n\x1a\n"
 

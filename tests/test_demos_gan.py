@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from test_demos_common import readable_figures  # noqa: F401  (autouse: every saved figure is checked)
+
 DEMOS = Path(__file__).resolve().parents[1] / "demos"
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -5,6 +5,8 @@ import runpy
 import sys
 from pathlib import Path
 
+from test_demos_common import readable_figures  # noqa: F401  (autouse: every saved figure is checked)
+
 DEMOS = Path(__file__).resolve().parents[1] / "demos"
 PNG = b"\x89PNG\r\n\x1a\n"
 

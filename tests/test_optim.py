@@ -126,6 +126,46 @@ def test_adam_weight_decay_is_l2_added_to_the_gradient_not_decoupled(backend: st
     np.testing.assert_allclose(p.numpy(), THETA0 - 0.01 * g / (np.abs(g) + 1e-8), rtol=1e-14)
 
 
+# -------------------------------------------------------------------------------------- AdamW
+def test_adamw_first_step_shrinks_theta_then_takes_adams_step_on_the_plain_gradient(backend: str) -> None:
+    lr, wd = 0.05, 0.1
+    p = leaf(THETA0)
+    run(optim.AdamW([p], lr=lr, weight_decay=wd), p, 1)
+    g = gradient(THETA0)  # no lambda theta in it: the decay never reaches m or v
+    np.testing.assert_allclose(p.numpy(), THETA0 * (1 - lr * wd) - lr * g / (np.abs(g) + 1e-8), rtol=1e-14)
+
+
+def test_adamw_second_step_decays_the_current_theta_and_keeps_decay_out_of_the_moments(backend: str) -> None:
+    lr, beta1, beta2, eps, wd = 0.05, 0.8, 0.9, 1e-8, 0.3
+    p = leaf(THETA0)
+    run(optim.AdamW([p], lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=wd), p, 2)
+    g1 = gradient(THETA0)
+    theta1 = THETA0 * (1 - lr * wd) - lr * g1 / (np.abs(g1) + eps)
+    g2 = gradient(theta1)
+    m2 = beta1 * (1 - beta1) * g1 + (1 - beta1) * g2
+    v2 = beta2 * (1 - beta2) * g1 ** 2 + (1 - beta2) * g2 ** 2
+    m_hat, v_hat = m2 / (1 - beta1 ** 2), v2 / (1 - beta2 ** 2)
+    # theta_2 = theta_1 - lr lambda theta_1 - lr m_hat / (sqrt(v_hat) + eps)
+    expected = theta1 - lr * wd * theta1 - lr * m_hat / (np.sqrt(v_hat) + eps)
+    np.testing.assert_allclose(p.numpy(), expected, rtol=1e-13)
+
+
+def test_adamw_default_weight_decay_is_pytorchs_and_differs_from_adams_l2(backend: str) -> None:
+    p, q = leaf(THETA0), leaf(THETA0)
+    adamw = optim.AdamW([p], lr=0.05)
+    assert adamw.defaults["weight_decay"] == 0.01 and adamw.param_groups[0]["weight_decay"] == 0.01
+    run(adamw, p, 3)
+    run(optim.Adam([q], lr=0.05, weight_decay=0.01), q, 3)
+    assert np.abs(p.numpy() - q.numpy()).max() > 1e-6  # decoupled and L2 decay are different updates
+
+
+def test_adamw_without_weight_decay_is_adam_to_the_bit(backend: str) -> None:
+    p, q = leaf(THETA0), leaf(THETA0)
+    run(optim.AdamW([p], lr=0.05, weight_decay=0.0), p, 4)
+    run(optim.Adam([q], lr=0.05), q, 4)
+    np.testing.assert_array_equal(p.numpy(), q.numpy())
+
+
 @pytest.mark.parametrize("make", [optim.Adam, optim.RMSprop], ids=["Adam", "RMSprop"])
 def test_step_count_starts_at_one_and_advances_once_per_step(backend: str, make: Callable[..., Any]) -> None:
     p, unused = leaf(THETA0), leaf([1.0])  # `unused` never gets a gradient
@@ -167,6 +207,7 @@ def test_rmsprop_with_momentum_two_steps_by_hand(backend: str) -> None:
 OPTIMIZERS = {
     "SGD_momentum": lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
     "Adam": lambda ps: optim.Adam(ps, lr=0.05, betas=(0.8, 0.95), weight_decay=1e-3),
+    "AdamW": lambda ps: optim.AdamW(ps, lr=0.05, betas=(0.8, 0.95), weight_decay=0.1),
     "RMSprop": lambda ps: optim.RMSprop(ps, lr=0.01, alpha=0.9, momentum=0.5),
 }
 
@@ -200,12 +241,53 @@ def test_state_dict_is_a_snapshot_of_plain_arrays_not_a_live_view(backend: str, 
         np.testing.assert_array_equal(v, frozen[k])
 
 
-def test_load_state_dict_restores_the_hyperparameters(backend: str) -> None:
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_load_state_dict_copies_so_later_steps_leave_the_callers_dict_alone(backend: str, name: str) -> None:
+    p = leaf(THETA0)
+    source = OPTIMIZERS[name]([p])
+    run(source, p, 2)
+    saved = source.state_dict()
+    frozen = {k: np.array(v, copy=True) for k, v in saved["state"][0].items()}
+    frozen_groups = [dict(g) for g in saved["param_groups"]]
+    q = leaf(p.numpy())
+    resumed = OPTIMIZERS[name]([q])
+    resumed.load_state_dict(saved)
+    run(resumed, q, 3)
+    resumed.lr = 123.0
+    for k, v in saved["state"][0].items():  # in-place updates of the moments must not reach these
+        np.testing.assert_array_equal(v, frozen[k], err_msg=k)
+    assert saved["param_groups"] == frozen_groups
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["plain", "fused"])
+@pytest.mark.parametrize("make", [
+    lambda ps, fused: optim.SGD(ps, lr=0.05, momentum=0.9, weight_decay=0.1, fused=fused),
+    lambda ps, fused: optim.SGD(ps, lr=0.05, weight_decay=0.1, fused=fused),
+    lambda ps, fused: optim.Adam(ps, lr=0.05, weight_decay=0.1, fused=fused),
+    lambda ps, fused: optim.AdamW(ps, lr=0.05, weight_decay=0.1, fused=fused),
+    lambda ps, fused: optim.RMSprop(ps, lr=0.01, momentum=0.5, weight_decay=0.1, fused=fused),
+], ids=["SGD-momentum", "SGD", "Adam", "AdamW", "RMSprop"])
+def test_no_optimizer_changes_the_gradient_it_reads(backend: str, make: Callable[..., Any], fused: bool) -> None:
+    # weight decay must go into a new array (or onto theta), never into p.grad; the same .grad
+    # serves two steps, so a buffer that aliased it would also show
+    p = leaf(THETA0)
+    opt = make([p], fused)
+    compute_grad(p)
+    grad, before = p.grad, p.grad.numpy().copy()
+    opt.step()
+    opt.step()
+    assert p.grad is grad
+    np.testing.assert_array_equal(p.grad.numpy(), before)
+
+
+def test_load_state_dict_restores_the_hyperparameters_into_the_param_groups(backend: str) -> None:
     p = leaf(THETA0)
     opt = optim.Adam([p], lr=0.123, betas=(0.5, 0.6))
     other = optim.Adam([leaf(THETA0)])
     other.load_state_dict(opt.state_dict())
-    assert other.lr == 0.123 and other.defaults["betas"] == (0.5, 0.6)
+    assert other.lr == 0.123 and other.param_groups[0]["betas"] == (0.5, 0.6)
+    # as in PyTorch, `defaults` stay the constructor's: they are what a later add_param_group gets
+    assert other.defaults["betas"] == (0.9, 0.999)
 
 
 def test_zero_grad_clears_every_gradient(backend: str) -> None:
@@ -235,6 +317,8 @@ TORCH_CONFIGS = [
     ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)),
     ("Adam", dict(lr=0.05)),
     ("Adam", dict(lr=0.05, betas=(0.7, 0.9), eps=1e-6, weight_decay=0.01)),
+    ("AdamW", dict(lr=0.05)),
+    ("AdamW", dict(lr=0.05, betas=(0.7, 0.9), eps=1e-6, weight_decay=0.3)),
     ("RMSprop", dict(lr=0.01)),
     ("RMSprop", dict(lr=0.01, alpha=0.9, eps=1e-6, weight_decay=0.01, momentum=0.5)),
 ]

@@ -35,6 +35,8 @@ CONFIGS: list[tuple[str, dict[str, Any]]] = (
     [("SGD", kw) for kw in _sgd_options()]
     + [("Adam", dict(lr=0.01, weight_decay=weight_decay, betas=betas, eps=eps))
        for weight_decay in (0.0, 0.01) for betas, eps in (((0.9, 0.999), 1e-8), ((0.7, 0.9), 1e-3))]
+    + [("AdamW", dict(lr=0.01, weight_decay=weight_decay, betas=betas, eps=eps))
+       for weight_decay in (0.0, 0.1) for betas, eps in (((0.9, 0.999), 1e-8), ((0.7, 0.9), 1e-3))]
     + [("RMSprop", dict(lr=0.01, alpha=alpha, momentum=momentum, weight_decay=weight_decay))
        for alpha in (0.99, 0.9) for momentum in (0.0, 0.5) for weight_decay in (0.0, 0.01)]
 )
@@ -131,7 +133,8 @@ def test_a_state_dict_saved_by_one_path_resumes_bit_for_bit_on_the_other(
     assert_same_state_bit_for_bit(fused.state_dict(), plain.state_dict())
 
 
-@pytest.mark.parametrize("make", [optim.SGD, optim.Adam, optim.RMSprop], ids=["SGD", "Adam", "RMSprop"])
+@pytest.mark.parametrize("make", [optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop],
+                         ids=["SGD", "Adam", "AdamW", "RMSprop"])
 def test_the_fast_path_is_the_default_and_the_switch_is_not_saved(make: Callable[..., Any]) -> None:
     p = tinygen.tensor([1.0, 2.0], requires_grad=True)
     assert make([p]).fused is True
@@ -151,16 +154,18 @@ def _bytes_allocated_by_step(opt: optim.Optimizer) -> int:
         tracemalloc.stop()
 
 
-def test_the_fused_adam_step_allocates_no_temporaries_the_size_of_the_parameter() -> None:
+@pytest.mark.parametrize("make", [optim.Adam, optim.AdamW], ids=["Adam", "AdamW"])
+def test_the_fused_adam_step_allocates_no_temporaries_the_size_of_the_parameter(make: Callable[..., Any]) -> None:
     # why the fast path exists: written as expressions, one Adam step makes about six arrays the
     # size of the parameter; in place, after the first step has made the work buffer, none
+    # (AdamW's decay is an in-place multiplication, so it adds none either)
     n = 200_000
     nbytes = n * 8
     peaks = {}
     for fused in (False, True):
         p = tinygen.tensor(np.linspace(-1.0, 1.0, n), requires_grad=True)
         p.grad = tinygen.tensor(np.cos(np.linspace(0.0, 5.0, n)))
-        opt = optim.Adam([p], fused=fused)
+        opt = make([p], fused=fused)
         opt.step()
         peaks[fused] = _bytes_allocated_by_step(opt)
     assert peaks[True] < nbytes / 4, peaks

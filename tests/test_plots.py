@@ -1,17 +1,22 @@
-"""The pictures: every plot writes a real, non-empty PNG or GIF, headless, and the image grid puts
-each image where it belongs."""
+"""The pictures: every plot writes a real, non-empty PNG or GIF, headless, with labelled axes and
+dots sized for their number; the image grid puts each image where it belongs; the computation
+graph is a picture with Graphviz and DOT text with the command that draws it without."""
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from test_demos_common import readable_figures  # noqa: F401  (autouse: every saved figure is checked)
 
 from tinygen import backend as B
 from tinygen import tensor
 from tinygen.data import gaussian_mixture_1d, load_digits, ring_of_gaussians
-from tinygen.viz import animate, density_1d, image_mosaic, loss_curves, sample_grid, scatter_2d
+from tinygen.viz import (animate, density_1d, image_mosaic, loss_curves, marker_size, render_graph, sample_grid,
+                         scatter_2d)
 
 np = B.np
 
@@ -130,3 +135,70 @@ def test_plots_never_load_pyplot_or_need_a_display(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert _is_png(tmp_path / "g.png") and (tmp_path / "a.gif").stat().st_size > 0
+
+
+# ------------------------------------------------------------------------------ dot sizes
+def test_marker_size_shrinks_with_the_number_of_points_within_readable_bounds() -> None:
+    # s = 150 / sqrt(n), between 2 and matplotlib's default 36
+    assert marker_size(1) == 36.0 and marker_size(10) == 36.0
+    assert marker_size(100) == pytest.approx(15.0) and marker_size(2500) == pytest.approx(3.0)
+    assert marker_size(10**6) == 2.0
+    sizes = [marker_size(n) for n in (20, 100, 1000, 2500, 5000)]
+    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)
+    with pytest.raises(ValueError, match="marker_size: n must be a positive number of points, got 0"):
+        marker_size(0)
+
+
+def test_scatter_2d_sizes_each_panels_dots_by_its_own_count(tmp_path: Path, monkeypatch) -> None:
+    from matplotlib.figure import Figure
+
+    drawn = []
+    real_savefig = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: (drawn.append(fig), real_savefig(fig, *a, **k))[1])
+    scatter_2d(ring_of_gaussians(300, seed=1), tmp_path / "s.png", real=ring_of_gaussians(2500),
+               axis_labels=("u", "v"))
+    (fig,) = drawn
+    real_panel, samples_panel = fig.axes
+    assert real_panel.collections[0].get_sizes()[0] == pytest.approx(marker_size(2500))
+    assert samples_panel.collections[0].get_sizes()[0] == pytest.approx(marker_size(300))
+    assert (samples_panel.get_xlabel(), samples_panel.get_ylabel()) == ("u", "v")
+
+
+# -------------------------------------------------------------------- the computation graph
+def _small_graph():
+    x = tensor([1.0, 2.0], requires_grad=True)
+    return (x * 3.0).sum()
+
+
+def test_without_graphviz_render_graph_saves_dot_text_and_prints_how_to_draw_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(shutil, "which", lambda name, *args, **kwargs: None)  # as on a machine without it
+    written = render_graph(_small_graph(), tmp_path / "graph.png")
+    assert written == tmp_path / "graph.dot" and written.read_text().startswith("digraph")
+    assert not (tmp_path / "graph.png").exists()
+    out = capsys.readouterr().out
+    assert f"dot -Tpng {tmp_path / 'graph.dot'} -o {tmp_path / 'graph.png'}" in out
+    assert render_graph(_small_graph(), tmp_path / "asked.dot") == tmp_path / "asked.dot"  # asked for text
+    assert capsys.readouterr().out == ""
+
+
+def test_with_graphviz_render_graph_pipes_the_dot_text_to_dot_for_the_format_asked(tmp_path, monkeypatch, capsys):
+    # a stand-in ``dot`` on the PATH: checks it is given DOT text and writes the format it was asked for
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "dot"
+    fake.write_text(f"#!{sys.executable}\n"
+                    "import sys\n"
+                    "assert sys.stdin.read().startswith('digraph')\n"
+                    "args = sys.argv[1:]\n"
+                    "open(args[args.index('-o') + 1], 'wb').write(b'\\x89PNG\\r\\n\\x1a\\n' + args[0].encode())\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    assert render_graph(_small_graph(), tmp_path / "graph.png").read_bytes() == PNG + b"-Tpng"
+    assert render_graph(_small_graph(), tmp_path / "graph.svg").read_bytes() == PNG + b"-Tsvg"
+    assert render_graph(_small_graph(), tmp_path / "bare") == tmp_path / "bare.png"
+    assert capsys.readouterr().out == "" and not (tmp_path / "graph.dot").exists()
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz (dot) is not installed")
+def test_render_graph_with_the_real_graphviz_writes_a_png(tmp_path):
+    assert _is_png(render_graph(_small_graph(), tmp_path / "graph.png"))

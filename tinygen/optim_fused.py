@@ -7,10 +7,12 @@ expressions, Adam's step makes about six temporaries the size of the parameter; 
 intermediate goes into the state arrays or into one work buffer per parameter, reused from step
 to step. On the MLP of ``bench/bench_mlp.py`` an Adam step then takes about a fifth less time.
 
-``optim.SGD``, ``optim.Adam`` and ``optim.RMSprop`` call these kernels unless built with
-``fused=False``. Each kernel updates ``theta`` and the state arrays in place and allocates nothing
-(SGD's first momentum step copies the gradient into a new buffer, as the plain path does; weight
-decay, shared by both paths, is added to the gradient in a new array before the kernel runs).
+``optim.SGD``, ``optim.Adam``, ``optim.AdamW`` and ``optim.RMSprop`` call these kernels unless
+built with ``fused=False``. Each kernel updates ``theta`` and the state arrays in place and
+allocates nothing (SGD's first momentum step copies the gradient into a new buffer, as the plain
+path does). Weight decay is shared by both paths and happens before the kernel runs: the L2 kind
+is added to the gradient in a new array, AdamW's decoupled kind shrinks ``theta`` in place, so
+AdamW's kernel is ``adam_``.
 
 Why the order matters: floating-point arithmetic is not associative, so ``(1 - beta2) * (g * g)``
 and ``((1 - beta2) * g) * g`` can differ in the last bit. Each line below names the expression of

@@ -1,10 +1,11 @@
-"""``ModelState``: a model's networks, optimisers and buffers, checkpointed in one piece.
+"""``ModelState``: a model's networks, optimisers, schedulers and buffers, checkpointed in one piece.
 
-A model under training is more than one network: a GAN has a generator, a discriminator and an
-optimiser for each; an RBM trained by PCD keeps its persistent Gibbs chains; an autoencoder used
-as a generator keeps the Gaussian it fitted to its codes. Everything in that list must go into a
-checkpoint and come back on resume, and the networks must be switched between training and
-evaluation mode together. ``ModelState`` does that once, so a model file can say only
+A model under training is more than one network: a GAN has a generator, a discriminator, an
+optimiser for each and perhaps a learning-rate schedule for each optimiser; an RBM trained by PCD
+keeps its persistent Gibbs chains; an autoencoder used as a generator keeps the Gaussian it fitted
+to its codes. Everything in that list must go into a checkpoint and come back on resume, and the
+networks must be switched between training and evaluation mode together. ``ModelState`` does that
+once, so a model file can say only
 
     model = ModelState(G=generator, D=discriminator,
                        opt_G=optim.Adam(generator.parameters(), ...),
@@ -16,6 +17,8 @@ is decides how it is kept:
 =====================  ======================================================================
 ``nn.Module``          a *network*: saved with its ``state_dict``, switched by ``train``/``eval``
 ``optim.Optimizer``    an *optimiser*: saved with its ``state_dict`` (moments, step counts)
+``LRScheduler``        a *scheduler* (``optim.lr_scheduler``): saved with its ``state_dict`` (its
+                       step count and rates; the optimiser's groups carry the learning rates)
 a *buffer*             an array, a Tensor, a number, a string or None that is state but neither
                        (fitted latents, persistent chains, a counter): given to the constructor
                        or declared with ``register_buffer``; saved as a host copy
@@ -24,8 +27,8 @@ anything else          set after construction without ``register_buffer``: a pla
 =====================  ======================================================================
 
 ``state_dict()`` is flat, one entry per attribute name in the order of assignment:
-``{"G": {...}, "D": {...}, "opt_G": {...}, "opt_D": {...}, "chains": array}``. Arrays are host
-NumPy copies, so a checkpoint written on the GPU loads on a machine without one;
+``{"G": {...}, "D": {...}, "opt_G": {...}, "opt_D": {...}, "sched_G": {...}, "chains": array}``.
+Arrays are host NumPy copies, so a checkpoint written on the GPU loads on a machine without one;
 ``load_state_dict`` moves each array back to the device of the value it replaces (or, for a
 buffer that was None, to the default device).
 """
@@ -35,8 +38,11 @@ from typing import Any, Iterator
 
 from .. import backend as B
 from ..autograd import Tensor
+from ..lr_scheduler import LRScheduler
 from ..nn.module import Module
 from ..optim import Optimizer
+
+_PARTS = (Module, Optimizer, LRScheduler)  # kept by kind; anything else given to the constructor is a buffer
 
 
 def _host_copy(value: Any) -> Any:
@@ -59,15 +65,16 @@ def _restored(saved: Any, current: Any) -> Any:
 
 
 class ModelState:
-    """Networks, optimisers and buffers of one model (see the module docstring)."""
+    """Networks, optimisers, schedulers and buffers of one model (see the module docstring)."""
 
     def __init__(self, **parts: Any) -> None:
         object.__setattr__(self, "_networks", {})
         object.__setattr__(self, "_optimizers", {})
+        object.__setattr__(self, "_schedulers", {})
         object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "_order", [])
         for name, value in parts.items():
-            if isinstance(value, (Module, Optimizer)):
+            if isinstance(value, _PARTS):
                 setattr(self, name, value)
             else:
                 self.register_buffer(name, value)
@@ -81,11 +88,13 @@ class ModelState:
             table = self._networks
         elif isinstance(value, Optimizer):
             table = self._optimizers
+        elif isinstance(value, LRScheduler):
+            table = self._schedulers
         elif name in self._buffers:
             table = self._buffers
         else:
             table = None
-        for other in (self._networks, self._optimizers, self._buffers):
+        for other in (self._networks, self._optimizers, self._schedulers, self._buffers):
             if other is not table:
                 other.pop(name, None)
         if table is not None:
@@ -98,9 +107,9 @@ class ModelState:
 
     def register_buffer(self, name: str, value: Any) -> None:
         """Keep ``value`` (an array, Tensor, number, string or None) in every checkpoint."""
-        if isinstance(value, (Module, Optimizer)):
-            raise TypeError(f"register_buffer({name!r}): a {type(value).__name__} is kept as a network or an "
-                            f"optimiser; assign it as an attribute instead")
+        if isinstance(value, _PARTS):
+            raise TypeError(f"register_buffer({name!r}): a {type(value).__name__} is kept as a network, an "
+                            f"optimiser or a scheduler; assign it as an attribute instead")
         self._buffers[name] = value
         setattr(self, name, value)
 
@@ -111,6 +120,9 @@ class ModelState:
 
     def optimizers(self) -> Iterator[tuple[str, Optimizer]]:
         yield from self._optimizers.items()
+
+    def schedulers(self) -> Iterator[tuple[str, LRScheduler]]:
+        yield from self._schedulers.items()
 
     def buffers(self) -> Iterator[tuple[str, Any]]:
         yield from self._buffers.items()
@@ -130,10 +142,12 @@ class ModelState:
             return self._networks[name].state_dict()
         if name in self._optimizers:
             return self._optimizers[name].state_dict()
+        if name in self._schedulers:
+            return self._schedulers[name].state_dict()
         return _host_copy(self._buffers[name])
 
     def state_dict(self) -> dict[str, Any]:
-        """Every network's, optimiser's and buffer's state, keyed by attribute name (host arrays)."""
+        """Every network's, optimiser's, scheduler's and buffer's state, keyed by attribute name."""
         return {name: self._value_state(name) for name in self._order}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -148,6 +162,8 @@ class ModelState:
                 self._networks[name].load_state_dict(state[name])
             elif name in self._optimizers:
                 self._optimizers[name].load_state_dict(state[name])
+            elif name in self._schedulers:
+                self._schedulers[name].load_state_dict(state[name])
             else:
                 self.register_buffer(name, _restored(state[name], self._buffers[name]))
 

@@ -8,3 +8,5 @@ from ..ops import (abs, add, argmax, argmin, binary_cross_entropy_with_logits, b
                    tanh, transpose, unflatten, unsqueeze, var, view, where)
 from ..ops import (avg_pool2d, batch_norm, conv2d, conv2d_weight, conv_transpose2d, dropout2d,  # noqa: F401,E402
                    embedding, interpolate, max_pool2d, pad, upsample)
+from ..ops import (binary_cross_entropy, elu, gaussian_nll_loss, gelu, group_norm, kl_div,  # noqa: F401,E402
+                   l1_loss, layer_norm, silu)

@@ -1,15 +1,22 @@
-"""Activations: relu, leaky_relu, sigmoid, tanh, softplus, log_sigmoid, softmax, log_softmax.
+"""Activations: relu, leaky_relu, sigmoid, tanh, softplus, log_sigmoid, softmax, log_softmax,
+silu, gelu, elu, and the error function erf that the exact GELU is made of.
 
 Each is written so that large inputs (|x| = 10,000) neither overflow nor produce NaN: the
 exponential is only ever taken of a non-positive number.
+
+NumPy has no erf. ``_erf_array`` takes it from SciPy on the CPU (SciPy comes with scikit-learn,
+a dependency) and from ``cupyx.scipy.special`` on the GPU, so the op runs on each array's own
+device like every other op here.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .. import backend as B
 from ..autograd import Function, Tensor
 from .reduction import logsumexp, normalize_dims
+from .shape import where
 
 
 class ReLU(Function):
@@ -130,6 +137,94 @@ class LogSoftmax(Function):
         return gy - exp(y) * gy.sum(self.axis, keepdim=True)
 
 
+def _erf_array(x: Any) -> Any:
+    """erf(x) = 2/sqrt(pi) int_0^x e^(-s^2) ds, elementwise, on the device that holds ``x``."""
+    if B.device_of(x) == "gpu":
+        from cupyx.scipy.special import erf as erf_on_device  # type: ignore[import-not-found]
+    else:
+        from scipy.special import erf as erf_on_device
+    return erf_on_device(x)
+
+
+class Erf(Function):
+    """y = erf(x)"""
+
+    def forward(self, x: Any) -> Any:
+        return _erf_array(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        from .arithmetic import exp
+        (x,) = self.inputs
+        # dy/dx = 2/sqrt(pi) e^(-x^2)
+        return gy * (exp(-(x * x)) * (2.0 / math.sqrt(math.pi)))
+
+
+class SiLU(Function):
+    """y = x sigma(x)  (also called swish)"""
+
+    def forward(self, x: Any) -> Any:
+        return x * _sigmoid_array(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        (x,) = self.inputs
+        s = sigmoid(x)
+        # dy/dx = sigma(x) + x sigma(x) (1 - sigma(x)) = sigma(x) (1 + x (1 - sigma(x)))
+        return gy * (s * (1 + x * (1 - s)))
+
+
+class GELU(Function):
+    """y = x Phi(x), with Phi(x) = (1 + erf(x / sqrt 2)) / 2 the standard normal CDF."""
+
+    def forward(self, x: Any) -> Any:
+        return x * (0.5 * (1.0 + _erf_array(x * (1.0 / math.sqrt(2.0)))))
+
+    def backward(self, gy: Tensor) -> Tensor:
+        from .arithmetic import exp
+        (x,) = self.inputs
+        # dy/dx = Phi(x) + x phi(x),  phi(x) = e^(-x^2 / 2) / sqrt(2 pi) the normal density;
+        # Phi is built from the Erf op, so this derivative can be differentiated again
+        Phi = 0.5 * (1.0 + Erf()(x * (1.0 / math.sqrt(2.0))))
+        phi = exp(x * x * -0.5) * (1.0 / math.sqrt(2.0 * math.pi))
+        return gy * (Phi + x * phi)
+
+
+_GELU_K = math.sqrt(2.0 / math.pi)  # the tanh form's constants (Hendrycks and Gimpel, 2016)
+_GELU_C = 0.044715
+
+
+class GELUTanh(Function):
+    """y = x (1 + tanh(u)) / 2,  u = sqrt(2/pi) (x + 0.044715 x^3): the tanh approximation of GELU."""
+
+    def forward(self, x: Any) -> Any:
+        u = _GELU_K * (x + _GELU_C * x * x * x)
+        return 0.5 * x * (1.0 + B.array_module(x).tanh(u))
+
+    def backward(self, gy: Tensor) -> Tensor:
+        (x,) = self.inputs
+        t = tanh((x + x * x * x * _GELU_C) * _GELU_K)
+        # dy/dx = (1 + t) / 2 + x (1 - t^2) / 2 * du/dx,   du/dx = sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+        du_dx = (1 + x * x * (3 * _GELU_C)) * _GELU_K
+        return gy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du_dx)
+
+
+class ELU(Function):
+    """y = x if x > 0 else alpha (e^x - 1)"""
+
+    def __init__(self, alpha: float) -> None:
+        self.alpha = alpha
+
+    def forward(self, x: Any) -> Any:
+        xp = B.array_module(x)
+        with B.quiet_underflow():  # e^x of x < 0 only: the branch for x > 0 never overflows
+            return xp.where(x > 0, x, self.alpha * xp.expm1(xp.minimum(x, 0)))
+
+    def backward(self, gy: Tensor) -> Tensor:
+        (x,) = self.inputs
+        y = self.output
+        # dy/dx = 1 where x > 0, else alpha e^x = y + alpha (through y, so it differentiates again)
+        return gy * where(x.data > 0, 1.0, y + self.alpha)
+
+
 # ------------------------------------------------------------------ functional spellings
 def relu(x: Tensor) -> Tensor:
     return ReLU()(x)
@@ -172,5 +267,32 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     return LogSoftmax(_axis(dim, x, "log_softmax"))(x)
 
 
+def erf(x: Tensor) -> Tensor:
+    """The error function, 2/sqrt(pi) int_0^x e^(-s^2) ds (``torch.erf``)."""
+    return Erf()(x)
+
+
+def silu(x: Tensor, inplace: bool = False) -> Tensor:
+    """x sigmoid(x). ``inplace`` is accepted for PyTorch's signature; the result is always a new
+    tensor (the same values; the input is left as it was)."""
+    return SiLU()(x)
+
+
+_GELU_APPROXIMATIONS = ("none", "tanh")
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """x Phi(x), Phi the standard normal CDF: the exact erf form (``approximate='none'``) or
+    PyTorch's tanh approximation (``approximate='tanh'``)."""
+    if approximate not in _GELU_APPROXIMATIONS:
+        raise ValueError(f"gelu: approximate must be one of {_GELU_APPROXIMATIONS}, got {approximate!r}")
+    return GELU()(x) if approximate == "none" else GELUTanh()(x)
+
+
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, alpha (e^x - 1) otherwise. ``inplace``: as in :func:`silu`."""
+    return ELU(alpha)(x)
+
+
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softplus", "log_sigmoid", "softmax",
-           "log_softmax", "logsumexp"]
+           "log_softmax", "logsumexp", "erf", "silu", "gelu", "elu"]

@@ -1,4 +1,5 @@
-"""Batch normalisation (Ioffe and Szegedy, 2015).
+"""Batch normalisation (Ioffe and Szegedy, 2015), and layer and group normalisation, which apply
+the same standardisation to other groups of values.
 
 For each channel c, over the m values it takes in a batch (all samples and, for images, all pixels):
 
@@ -33,10 +34,23 @@ how the statistics move with x. mu_B is simply recomputed (one pass over x); 1 /
 is the small op ``InvStd``, whose value is the one the forward computed and whose backward is its
 derivative, -inv_std^3 (x_i - mu_B) / m. Like PyTorch, the forward keeps no activation-sized array
 for the backward, only per-channel statistics.
+
+Layer norm (Ba, Kiros and Hinton, 2016) standardises each sample over its last few axes (the
+``normalized_shape``); group norm (Wu and He, 2018) splits the C channels of each sample into G
+groups and standardises each group over its channels and pixels. Neither keeps running statistics:
+training and eval compute the same thing. Both are one op, ``Standardize`` (x_hat over given axes,
+with the batch-norm backward above for gamma = 1), followed by the affine map written with
+ordinary broadcasting ``*`` and ``+``, whose backward already sums gamma's and beta's gradients
+over the axes they were broadcast along:
+
+    layer norm   x_hat = standardize(x) over the last len(normalized_shape) axes
+                 y = gamma * x_hat + beta           gamma, beta of shape normalized_shape
+    group norm   x_hat = standardize(x.reshape(N, G, -1)) over axis 2, reshaped back
+                 y = gamma[c] * x_hat + beta[c]     gamma, beta of shape (C,)
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from .. import backend as B
 from ..autograd import Function, Tensor
@@ -159,3 +173,94 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * batch_mean
         running_var.data[...] = (1 - momentum) * running_var.data + momentum * batch_var
     return y
+
+
+# ------------------------------------------------------------------------- layer and group norm
+class Standardize(Function):
+    """x_hat = (x - mu) / sqrt(sigma2 + eps), with mu and the biased sigma2 taken over ``axes``.
+
+        dL/dx = inv_std (dL/dx_hat - mean(dL/dx_hat) - x_hat mean(dL/dx_hat x_hat))
+
+    (batch norm's input gradient with gamma = 1); mu and inv_std enter it as functions of x
+    (``InvStd``), so it can be differentiated again.
+    """
+
+    def __init__(self, axes: tuple[int, ...], eps: float) -> None:
+        self.axes, self.eps = axes, eps
+
+    def forward(self, x: Any) -> Any:
+        xp = B.array_module(x)
+        x_hat = x - x.mean(axis=self.axes, keepdims=True)
+        var = (x_hat * x_hat).mean(axis=self.axes, keepdims=True)
+        self.inv_std = 1.0 / xp.sqrt(var + self.eps)
+        x_hat *= self.inv_std
+        return x_hat
+
+    def backward(self, g: Tensor) -> Tensor:
+        (x,) = self.inputs
+        mu = x.mean(self.axes, keepdim=True)
+        inv_std = InvStd(self.inv_std, self.axes)(x)
+        x_hat = (x - mu) * inv_std
+        return inv_std * (g - g.mean(self.axes, keepdim=True)
+                          - x_hat * (g * x_hat).mean(self.axes, keepdim=True))
+
+
+def _check_float_input(input: Any, where: str) -> None:  # noqa: A002
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{where}: input must be a Tensor, got {type(input).__name__}")
+    if not B.is_float(input.data):
+        raise TypeError(f"{where}: expected a floating-point input, got dtype {input.dtype}")
+
+
+def _check_affine(where: str, shape: tuple[int, ...], **params: Tensor | None) -> None:
+    for name, t in params.items():
+        if t is not None and t.shape != shape:
+            raise ValueError(f"{where}: {name} must have shape {shape}, got {t.shape}")
+
+
+def _affine(x_hat: Tensor, weight: Tensor | None, bias: Tensor | None, shape: tuple[int, ...]) -> Tensor:
+    """y = gamma * x_hat + beta, with gamma and beta reshaped to ``shape`` to broadcast."""
+    if weight is not None:
+        x_hat = x_hat * weight.reshape(shape)
+    if bias is not None:
+        x_hat = x_hat + bias.reshape(shape)
+    return x_hat
+
+
+def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,  # noqa: A002
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Layer normalisation: standardise each sample over its last ``len(normalized_shape)`` axes,
+    whose sizes must be ``normalized_shape``, then y = weight * x_hat + bias (elementwise, both of
+    shape ``normalized_shape``)."""
+    where = "layer_norm"
+    _check_float_input(input, where)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or input.ndim < k or input.shape[input.ndim - k:] != shape:
+        raise ValueError(f"{where}: the input's last {k} dim(s) must be normalized_shape={shape}, "
+                         f"got input of shape {input.shape}")
+    _check_affine(where, shape, weight=weight, bias=bias)
+    # x_hat over the last k axes, then gamma x_hat + beta (gamma, beta broadcast over the leading axes)
+    x_hat = Standardize(tuple(range(input.ndim - k, input.ndim)), eps)(input)
+    return _affine(x_hat, weight, bias, shape)
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,  # noqa: A002
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Group normalisation of ``input`` (N, C, ...): the C channels of each sample fall into
+    ``num_groups`` groups of C / num_groups consecutive channels, each standardised over its
+    channels and all positions, then y = weight[c] * x_hat + bias[c] per channel."""
+    where = "group_norm"
+    _check_float_input(input, where)
+    if input.ndim < 2:
+        raise ValueError(f"{where}: expected an input of shape (N, C, ...), got shape {input.shape}")
+    n, c = input.shape[:2]
+    if not isinstance(num_groups, int) or num_groups <= 0 or c % num_groups:
+        raise ValueError(f"{where}: num_groups must be a positive integer dividing the {c} channels "
+                         f"of the input of shape {input.shape}, got {num_groups!r}")
+    _check_affine(where, (c,), weight=weight, bias=bias)
+    # x_hat: each group of C/G channels and every position, as one row of a (N, G, -1) view
+    grouped = input.reshape(n, num_groups, -1)
+    x_hat = Standardize((2,), eps)(grouped).reshape(input.shape)
+    # gamma[c] x_hat + beta[c], per channel
+    return _affine(x_hat, weight, bias, (1, c) + (1,) * (input.ndim - 2))

@@ -3,6 +3,11 @@
 ``OUT/losses.jsonl`` holds ``{"step": k, "loss name": value, ...}`` for every step, appended and
 flushed as training goes, so a crash loses at most the step it happened in. A resumed run first
 drops the lines written after its checkpoint, so the log reads as one uninterrupted run.
+
+Steps are counted from 1, as everywhere a reader sees them: line k holds the losses of the k-th
+step, the one the progress display shows as ``step k/N``, after which the run has done k steps,
+a checkpoint says ``step k`` and a picture is ``progress/step_k``. (The training step itself is
+handed its 0-based index, k - 1, the number of steps done before it.)
 """
 from __future__ import annotations
 
@@ -35,7 +40,8 @@ def checked_losses(losses: Any, where: str, step: int, kept: str) -> dict[str, f
 
 
 def append(log: IO[str], step: int, losses: Mapping[str, float]) -> None:
-    log.write(json.dumps({"step": step, **losses}) + "\n")
+    """Log the losses of the step with 0-based index ``step`` as step number ``step + 1``."""
+    log.write(json.dumps({"step": step + 1, **losses}) + "\n")
     log.flush()
 
 
@@ -49,7 +55,8 @@ def read_log(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def truncate_log(path: Path, step: int) -> None:
-    """Keep only the lines of steps before ``step`` (a run resumed from ``step`` rewrites the rest)."""
-    kept = [entry for entry in read_log(path) if entry["step"] < step]
+    """Keep only the lines of the first ``step`` steps (a run resumed after ``step`` steps rewrites
+    the rest)."""
+    kept = [entry for entry in read_log(path) if entry["step"] <= step]
     with open(path, "w") as file:
         file.writelines(json.dumps(entry) + "\n" for entry in kept)

@@ -67,11 +67,42 @@ def save_progress_picture(run: Run) -> None:
                          title=f"{run.spec.name}, step {run.step}")
 
 
+def evenly_spaced(steps: list[int], last: int) -> list[int]:
+    """The steps (sorted) of pictures to animate: about evenly spaced over (0, last].
+
+    A run takes its pictures every ``picture_interval`` steps, and that interval follows the total:
+    a run of 500 steps pictured every 63, then resumed up to 1,000, continues every 125. Shown as
+    they are, the frames would crowd into the first half. So the spacing is the widest interval
+    the run used (the largest gap between neighbours, counted from step 0), and for each multiple
+    of it the nearest picture is kept, the last one always. Pictures beyond ``last`` (from a
+    longer run this one was resumed out of) are dropped. A stretch trained with pictures off
+    stays a jump.
+    """
+    kept = sorted(s for s in steps if 0 < s <= last)
+    if len(kept) < 3:
+        return kept
+    spacing = max(b - a for a, b in zip([0] + kept, kept))
+    chosen = []
+    for k in range(1, -(-kept[-1] // spacing) + 1):
+        nearest = min(kept, key=lambda s: (abs(s - k * spacing), s))
+        if nearest not in chosen:
+            chosen.append(nearest)
+    if chosen[-1] != kept[-1]:
+        chosen.append(kept[-1])
+    return chosen
+
+
+def progress_frames(run: Run) -> list[Path]:
+    """The ``OUT/progress/step_K.npy`` files the GIF shows, in order (see :func:`evenly_spaced`)."""
+    files = {int(f.stem.split("_")[1]): f for f in (run.out / PROGRESS).glob("step_*.npy")}
+    return [files[step] for step in evenly_spaced(list(files), run.step)]
+
+
 def animate_progress(run: Run) -> Path | None:
-    """An animated GIF of the pictures taken during training (also across a resume)."""
+    """An animated GIF of the pictures taken during training, evenly spaced also across a resume."""
     from ..viz import plots
 
-    files = sorted((run.out / PROGRESS).glob("step_*.npy"))
+    files = progress_frames(run)
     if len(files) < 2 or run.dataset.kind == "1d":
         return None
     frames = [B.np.load(f, allow_pickle=False) for f in files]

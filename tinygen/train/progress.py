@@ -1,8 +1,7 @@
-"""The progress display: tqdm when it is installed, else a plain line now and then (tqdm is optional)."""
+"""The progress display: tqdm when it is installed, else a plain line every twentieth of the run (tqdm is optional)."""
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any, Mapping
 
 
@@ -12,7 +11,7 @@ class ProgressBar:
     def __init__(self, total: int, initial: int, description: str, enabled: bool) -> None:
         self.total, self.enabled, self.description = total, enabled, description
         self.bar = None
-        self.last_print = 0.0
+        self.every = max(1, total // 20)  # without tqdm: a line every twentieth of the run, and the last step
         if not enabled:
             return
         try:
@@ -28,9 +27,7 @@ class ProgressBar:
             self.bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items()}, refresh=False)
             self.bar.update(1)
             return
-        now = time.monotonic()
-        if now - self.last_print >= 2.0 or done == self.total:
-            self.last_print = now
+        if done % self.every == 0 or done == self.total:
             text = " ".join(f"{k}={v:.4g}" for k, v in losses.items())
             print(f"{self.description}: step {done}/{self.total} {text}", file=sys.stderr, flush=True)
 

@@ -2,7 +2,8 @@
 
 Boxes are ops (Functions), ellipses are tensors; arrows point the way the forward pass ran, so
 backward walks them in reverse. ``render_graph`` turns the text into a picture when Graphviz's
-``dot`` program is installed.
+``dot`` program is installed; without it, it saves the text and prints the ``dot`` command that
+draws it.
 """
 from __future__ import annotations
 
@@ -45,15 +46,31 @@ def graph(y: Tensor) -> str:
     return "\n".join(lines)
 
 
+def render_command(dot_file: str | Path, picture: str | Path) -> str:
+    """The shell command that renders ``dot_file`` to ``picture``: ``dot -Tpng g.dot -o g.png``."""
+    picture = Path(picture)
+    return f"dot -T{picture.suffix.lstrip('.')} {dot_file} -o {picture}"
+
+
 def render_graph(y: Tensor, path: str | Path) -> Path:
-    """Write the graph of ``y`` to ``path``: a picture (.png, .svg, .pdf) when Graphviz is
-    installed, else the DOT text (.dot) beside it. Returns the path written."""
+    """Write the graph of ``y`` to ``path`` and return the path written.
+
+    With Graphviz's ``dot`` installed, ``path`` is a picture in the format its suffix names (.png,
+    .svg, .pdf). Without it, the DOT text goes to the same name with the suffix .dot, and a line
+    is printed with the command that renders it once Graphviz is there. A .dot ``path`` always
+    gets the text; a ``path`` without a suffix gets .png.
+    """
     path = Path(path)
+    if not path.suffix:
+        path = path.with_suffix(".png")
     text = graph(y)
     dot = shutil.which("dot")
     if dot is None or path.suffix == ".dot":
         target = path.with_suffix(".dot")
         target.write_text(text)
+        if path.suffix != ".dot":
+            print(f"Graphviz (dot) is not installed, so the graph is saved as DOT text in {target}; "
+                  f"to draw it: {render_command(target, path)}")
         return target
     subprocess.run([dot, f"-T{path.suffix.lstrip('.')}", "-o", str(path)], input=text.encode(), check=True)
     return path
