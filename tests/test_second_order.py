@@ -210,3 +210,25 @@ def test_wgan_gp_penalty_through_nn_modules_gives_the_same_parameter_gradients(b
     for p, e in zip(params[:3], expected[:3]):
         np.testing.assert_allclose(p.grad.numpy(), e.numpy(), rtol=1e-12)
     assert x.grad is not None  # x is a leaf of the penalty too
+
+
+class _SquareWithAWrongGraphBranch(tinygen.Function):
+    """y = x^2 whose backward is right when no graph is built and drops the factor 2 when one is
+    (the kind of bug a separate create_graph branch, as batch norm once had, can hide)."""
+
+    def forward(self, x: Any) -> Any:
+        return x * x
+
+    def backward(self, gy: Tensor) -> Tensor:
+        x, = self.inputs
+        return gy * x if tinygen.is_grad_enabled() else gy * x * 2.0
+
+
+def test_gradgradcheck_catches_a_wrong_first_order_gradient_in_graph_mode() -> None:
+    x = leaf(NORMAL)
+    op = lambda a: _SquareWithAWrongGraphBranch()(a)  # noqa: E731
+    assert gradcheck(op, [x])  # the plain backward is right ...
+    with pytest.raises(tinygen.GradcheckError, match="input 0"):
+        gradcheck(op, [x], create_graph=True)  # ... the graph-building one is not
+    with pytest.raises(tinygen.GradcheckError):
+        gradgradcheck(op, [x])  # and gradgradcheck checks that one against finite differences first

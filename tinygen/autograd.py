@@ -13,6 +13,11 @@ The whole idea in four lines:
 ``backward`` methods are written with tensor ops, not raw arrays. With ``create_graph=True`` the
 backward pass is itself recorded, so gradients of gradients (a WGAN-GP gradient penalty) come out
 of the same code.
+
+In-place ops (``x += y``, ``p.sub_(g)``, ``t[i] = v``) write into the tensor's own array, as in
+PyTorch, so every alias sees the new values. Each tensor counts those writes in a version counter;
+backward refuses to use a tensor that was written after an op used it, so an in-place write can
+make backward fail loudly but never makes a gradient silently wrong (see "in-place writes" below).
 """
 from __future__ import annotations
 
@@ -30,13 +35,16 @@ _anomaly_enabled = False
 
 
 class _GradMode(contextlib.ContextDecorator):
-    def __init__(self, enabled: bool) -> None:
+    """Sets grad mode to ``enabled`` inside a ``with`` block (``None``: leaves it as it is)."""
+
+    def __init__(self, enabled: bool | None) -> None:
         self.enabled = enabled
 
     def __enter__(self) -> None:
         global _grad_enabled
         self.previous = _grad_enabled
-        _grad_enabled = self.enabled
+        if self.enabled is not None:
+            _grad_enabled = self.enabled
 
     def __exit__(self, *exc: Any) -> None:
         global _grad_enabled
@@ -55,6 +63,38 @@ def enable_grad() -> _GradMode:
 
 def is_grad_enabled() -> bool:
     return _grad_enabled
+
+
+class set_grad_enabled:  # noqa: N801 - PyTorch's name; a class so it works both ways
+    """``set_grad_enabled(False)`` turns recording off now, as a function call; used as
+    ``with set_grad_enabled(mode):`` (or as a decorator) it restores the previous mode afterwards."""
+
+    def __init__(self, mode: bool) -> None:
+        global _grad_enabled
+        if not isinstance(mode, bool):
+            raise TypeError(f"set_grad_enabled: mode must be True or False, got {mode!r}")
+        self.mode, self.previous = mode, _grad_enabled
+        _grad_enabled = mode
+
+    def __enter__(self) -> None:
+        pass  # already set by __init__
+
+    def __exit__(self, *exc: Any) -> None:
+        global _grad_enabled
+        _grad_enabled = self.previous
+
+    def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        global _grad_enabled
+        _grad_enabled = self.previous  # as a decorator: change the mode only while function runs
+        return _GradMode(self.mode)(function)
+
+
+def inference_mode(mode: bool = True) -> _GradMode:
+    """PyTorch's faster ``no_grad``; here it is exactly ``no_grad`` (``mode=False``: no change).
+
+    PyTorch's inference tensors also refuse to enter a graph later; tinygen's are ordinary tensors.
+    """
+    return _GradMode(False if mode else None)
 
 
 class ShapeError(ValueError):
@@ -103,15 +143,161 @@ def _all_finite(array: Any) -> bool:
     return bool(xp.isfinite(array).all()) if xp.issubdtype(array.dtype, xp.inexact) else True
 
 
+# NumPy's floating-point warnings are off inside every op (nan and inf are results, as in
+# PyTorch): tinygen.backend.quiet_floating_point and its two fast halves, quiet_fp / restore_fp.
+_quiet_floating_point, _quiet_fp, _restore_fp = B.quiet_floating_point, B.quiet_fp, B.restore_fp
+
+
+# --------------------------------------------------------------------------- in-place writes
+# A tensor's version counts the in-place writes into its memory. Tensors that share memory (a
+# view made by reshape, permute or slicing, and ``detach``) share one counter, so a write through
+# any of them is seen by all. A global clock ticks at every write; each recorded Function keeps
+# the clock time it ran at, and backward raises when a tensor it used was written after that.
+# Two differences from PyTorch, both on the side of raising: tinygen checks every input of an op
+# (PyTorch only those the op saved, so it lets y = a + b; a.add_(1) pass), and an in-place op
+# recorded on a tensor that shares memory with a view raises at once (PyTorch rewrites the
+# history of the view's base instead).
+_clock = 0  # in-place writes so far, all tensors together
+_backward_depth = 0  # > 0 while a backward pass runs (Function.output checks versions only then)
+
+
+class _VersionCounter:
+    """The version of one piece of memory and the clock times of its latest writes."""
+
+    __slots__ = ("version", "recent", "has_views")
+    HISTORY = 16  # the expected version in an error message is exact for up to this many writes
+
+    def __init__(self) -> None:
+        self.version = 0
+        self.recent: list[int] = []  # clock times of the last writes, oldest first
+        self.has_views = False  # the memory is shared with a view made by an op
+
+    @property
+    def stamp(self) -> int:
+        """The clock time of the last write (0: never written)."""
+        return self.recent[-1] if self.recent else 0
+
+    def version_at(self, clock: int) -> str:
+        """The version this memory had at ``clock``, as text ('<= n' when the history is too short)."""
+        later = sum(1 for t in self.recent if t > clock)
+        if later == len(self.recent) == self.HISTORY:
+            return f"<= {self.version - later}"
+        return str(self.version - later)
+
+
+def _counter(t: "Tensor") -> _VersionCounter:
+    if t._version_counter is None:
+        t._version_counter = _VersionCounter()
+    return t._version_counter
+
+
+def _bump_version(t: "Tensor") -> None:
+    """Count one in-place write into the memory of ``t``."""
+    global _clock
+    _clock += 1
+    counter = _counter(t)
+    counter.version += 1
+    counter.recent.append(_clock)
+    if len(counter.recent) > counter.HISTORY:
+        del counter.recent[0]
+
+
+def _share_version(source: "Tensor", alias: "Tensor", view: bool) -> None:
+    """``alias`` uses the memory of ``source``: from now on they count writes together."""
+    counter = alias._version_counter = _counter(source)
+    counter.has_views |= view
+
+
+def _share_version_with_input(out: "Tensor", inputs: Sequence["Tensor"]) -> None:
+    """If the op returned a view into one of its inputs' memory, the two share a version counter."""
+    owner = out.data.base
+    for t in inputs:
+        data = t.data
+        if data is owner or data.base is owner:
+            _share_version(t, out, view=True)
+            return
+
+
+def _check_versions(fn: "Function") -> None:
+    """Raise if an input of ``fn`` was written in place after ``fn`` used it."""
+    for i, t in enumerate(fn.inputs):
+        counter = t._version_counter
+        if counter is not None and counter.stamp > fn._clock:
+            raise RuntimeError(_modified_message(fn, f"input {i}", t, counter))
+
+
+def _modified_message(fn: "Function", which: str, t: "Tensor", counter: _VersionCounter) -> str:
+    return (f"one of the tensors needed for gradient computation has been modified by an in-place "
+            f"operation: {fn.op_name()} {which} (shape {t.shape}) is at version {counter.version}, "
+            f"expected version {counter.version_at(fn._clock)}. Write into a clone() instead, or "
+            f"make the in-place change after backward")
+
+
+def _check_in_place(t: "Tensor", op: str) -> None:
+    """PyTorch's rule: outside no_grad, a leaf that requires grad is never written in place."""
+    if _grad_enabled and t.requires_grad and t.creator is None:
+        raise RuntimeError(f"{op}: a leaf tensor that requires grad (shape {t.shape}) is being used in an "
+                           f"in-place operation; update parameters inside `with tinygen.no_grad():`")
+
+
+def _records_in_place(t: "Tensor", other: Any = None) -> bool:
+    """True when an in-place op on ``t`` must be recorded in the graph (after _check_in_place)."""
+    return _grad_enabled and (t.requires_grad or (isinstance(other, Tensor) and other.requires_grad))
+
+
+def _write_in_place(t: "Tensor", op: str, write: Callable[[Any], Any]) -> "Tensor":
+    """Run ``write(t.data)``, which changes the array in place, and count the write."""
+    if isinstance(t.data, B.np.generic):  # NumPy's reductions return immutable scalars: make an array
+        t.data = B.np.asarray(t.data)
+    try:
+        with _quiet_floating_point():
+            write(t.data)
+    except (TypeError, ValueError) as error:  # a dtype that cannot hold the result, a shape, read-only
+        hint = "; clone() it first" if "read-only" in str(error) else ""
+        kind = TypeError if isinstance(error, TypeError) else ValueError
+        raise kind(f"{op}: cannot write the result into this tensor of shape {t.shape} and dtype "
+                   f"{t.dtype} in place ({error}){hint}") from None
+    _bump_version(t)
+    return t
+
+
+def _record_in_place(t: "Tensor", op: str, compute: Callable[["Tensor"], "Tensor"], copy_old: bool,
+                     casting: str = "same_kind") -> "Tensor":
+    """t <- compute(old t), written into t's own array and recorded in the graph.
+
+    ``old`` stands for t's value before the write: it has t's creator, so gradients reach the
+    history t had, and a counter of its own (the write is not a change ``compute``'s ops must
+    detect). It shares t's memory, unless ``copy_old``: ops whose backward reads the old values
+    (x * y for dL/dy, clamp's mask) get a copy. t's old creator still names t as its output, so
+    backward raises if it needs that output (exp's, for one), as PyTorch does.
+    """
+    counter = t._version_counter
+    if counter is not None and counter.has_views:
+        raise RuntimeError(f"{op}: in-place operation on a tensor that shares memory with a view "
+                           f"(reshape, permute, slicing) in a graph that requires grad; apply it to "
+                           f"a clone() instead")
+    old = Tensor._make(t.data.copy() if copy_old else t.data, t.requires_grad)
+    old.creator = t.creator
+    result = compute(old)
+    xp = B.array_module(t.data)
+    _write_in_place(t, op, lambda data: xp.copyto(data, result.data, casting=casting))
+    fn = result.creator
+    fn._output = weakref.ref(t)
+    t.creator, t.requires_grad = fn, True
+    return t
+
+
 # ------------------------------------------------------------------------------------- Tensor
 class Tensor:
     """An array with an optional gradient and a link to the function that made it.
 
     Attributes follow PyTorch: ``data`` (a NumPy or CuPy array), ``grad`` (a Tensor or None),
-    ``requires_grad``, ``shape``, ``dtype``, ``device``, ``is_leaf``.
+    ``requires_grad``, ``shape``, ``dtype``, ``device``, ``is_leaf``, ``grad_fn`` (the Function that
+    made it, None for a leaf) and ``_version`` (how often its memory was written in place).
+    Assigning ``t.data = array`` or writing into ``t.data`` directly is not counted, as in PyTorch.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "creator", "name", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "creator", "name", "_version_counter", "__weakref__")
     __array_priority__ = 1000  # numpy_scalar * tensor dispatches to Tensor.__rmul__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
@@ -122,6 +308,7 @@ class Tensor:
         self.grad: Tensor | None = None
         self.creator: Function | None = None
         self.name = name
+        self._version_counter: _VersionCounter | None = None  # made at the first in-place write
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -134,6 +321,7 @@ class Tensor:
         t.grad = None
         t.creator = None
         t.name = None
+        t._version_counter = None
         t.requires_grad = requires_grad
         return t
 
@@ -157,6 +345,16 @@ class Tensor:
     @property
     def is_leaf(self) -> bool:
         return self.creator is None
+
+    @property
+    def grad_fn(self) -> "Function | None":
+        """The Function that produced this tensor (PyTorch's name for ``creator``); None for a leaf."""
+        return self.creator
+
+    @property
+    def _version(self) -> int:
+        """How many in-place writes this tensor's memory has had (PyTorch's ``t._version``)."""
+        return 0 if self._version_counter is None else self._version_counter.version
 
     @property
     def T(self) -> "Tensor":
@@ -198,8 +396,27 @@ class Tensor:
         return B.to_host(self.data).tolist()
 
     def detach(self) -> "Tensor":
-        """The same data, cut from the graph (shares memory, like PyTorch)."""
-        return Tensor._make(self.data, False)
+        """The same data, cut from the graph (shares memory and version counter, like PyTorch)."""
+        t = Tensor._make(self.data, False)
+        _share_version(self, t, view=False)
+        return t
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> Any:
+        """``np.asarray(t)``: the data itself (no copy) on the CPU. A tensor that requires grad
+        gives a copy, as ``numpy()`` does (PyTorch refuses it); the GPU needs an explicit copy."""
+        if self.device != "cpu":
+            raise TypeError(f"np.asarray: this tensor of shape {self.shape} is on the {self.device}; copy it "
+                            f"to the host first with .numpy() or tinygen.backend.to_host(t.data)")
+        if copy is False and self.requires_grad:
+            raise ValueError("np.asarray(copy=False): a tensor that requires grad is never shared "
+                             "with NumPy; use t.detach()")
+        data = B.np.asarray(self.data)  # itself, or a 0-d array for a NumPy scalar (reductions give those)
+        array = data if dtype is None else data.astype(dtype, copy=False)
+        if copy is False and array is not data:
+            raise ValueError(f"np.asarray(copy=False): converting dtype {self.dtype} to {dtype} needs a copy")
+        if (copy or self.requires_grad) and array is data:
+            array = array.copy()
+        return array
 
     # ``clone`` and ``to`` (device moves and dtype conversions, both differentiable) are ops:
     # ops/tensor_methods.py attaches them, with the arithmetic. ``cpu``, ``float``... call ``to``.
@@ -224,6 +441,17 @@ class Tensor:
     def type_as(self, other: "Tensor") -> "Tensor":
         return self.to(other.dtype)
 
+    def type(self, dtype: Any = None) -> Any:
+        """Without an argument, PyTorch's type name: 'tinygen.FloatTensor' (float32),
+        'tinygen.DoubleTensor', 'tinygen.LongTensor'..., with 'tinygen.cuda.' on the GPU. With a
+        dtype (or such a name), the tensor converted to it (``to``; differentiable for floats)."""
+        if dtype is None:
+            name = _TYPE_NAMES.get(B.np.dtype(self.dtype).name, f"{B.np.dtype(self.dtype).name}Tensor")
+            return f"tinygen.{'cuda.' if self.device == 'gpu' else ''}{name}"
+        if isinstance(dtype, str):
+            dtype = _dtype_from_type_name(dtype)
+        return self.to(dtype)
+
     # ---------------------------------------------------------------- backward
     def backward(self, grad: Any = None, retain_graph: bool | None = None,
                  create_graph: bool = False) -> None:
@@ -243,10 +471,6 @@ class Tensor:
     def retain_grad(self) -> None:
         raise NotImplementedError("retain_grad is not supported; use tinygen.grad(out, [tensor])")
 
-    def zero_(self) -> "Tensor":
-        self.data[...] = 0
-        return self
-
     # ---------------------------------------------------------------- printing
     def __repr__(self) -> str:
         body = repr(B.to_host(self.data)).replace("array(", "tensor(", 1)
@@ -261,8 +485,21 @@ class Tensor:
             body = body[:-1] + ", " + ", ".join(extra) + ")"
         return body
 
+    def __format__(self, spec: str) -> str:
+        """f"{loss:.3f}": a 0-d tensor formats as its number; other tensors only with an empty
+        spec (as str), like PyTorch."""
+        if self.ndim == 0:
+            return format(self.item(), spec)
+        if spec:
+            raise TypeError(f"unsupported format string {spec!r} passed to a tensor of shape {self.shape}; "
+                            f"only 0-d tensors take a format spec (format t.item() or t.tolist())")
+        return str(self)
+
     def __bool__(self) -> bool:
-        return bool(self.data)
+        if self.data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self.data.size} values (shape {self.shape}) "
+                               f"is ambiguous; reduce it first, e.g. with tinygen.any(t) or tinygen.all(t)")
+        return bool(self.data.reshape(()).item())
 
     def __float__(self) -> float:
         return float(self.item())
@@ -271,6 +508,22 @@ class Tensor:
         return int(self.item())
 
     __hash__ = object.__hash__  # tensors are keys by identity (== is elementwise)
+
+
+# PyTorch's tensor type names, by NumPy dtype name (Tensor.type())
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+               "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor", "int8": "CharTensor",
+               "uint8": "ByteTensor", "bool": "BoolTensor"}
+
+
+def _dtype_from_type_name(name: str) -> Any:
+    """'tinygen.DoubleTensor' (or 'torch.cuda.DoubleTensor'...) -> float64."""
+    short = name.rsplit(".", 1)[-1]
+    for dtype_name, type_name in _TYPE_NAMES.items():
+        if type_name == short:
+            return B.np.dtype(dtype_name).type
+    raise ValueError(f"type: unknown tensor type {name!r}; expected one of "
+                     f"{', '.join('tinygen.' + n for n in _TYPE_NAMES.values())} or a dtype")
 
 
 def _to_array(data: Any, dtype: Any, device: str | None) -> Any:
@@ -285,9 +538,23 @@ def _to_array(data: Any, dtype: Any, device: str | None) -> Any:
             dtype = B.float32  # Python floats become float32, like torch.tensor
     else:
         array = B.to_device(data, dev)
+    _check_numeric(array, "tensor")
     if dtype is not None:
         array = array.astype(dtype, copy=False)
     return array
+
+
+def _check_numeric(array: Any, where: str) -> None:
+    """Tensors hold numbers: refuse strings, Python objects, dates (what NumPy arrays may also hold)."""
+    kind = array.dtype.kind
+    if kind not in _NUMERIC_KINDS:
+        raise TypeError(f"{where}: data of dtype {array.dtype} ({_KIND_NAMES.get(kind, 'not numbers')}) cannot "
+                        f"be a tensor; tensors hold booleans, integers or floating-point numbers")
+
+
+_NUMERIC_KINDS = "biufc"  # NumPy's dtype kinds: bool, signed and unsigned integer, float, complex
+_KIND_NAMES = {"U": "strings", "S": "byte strings", "O": "Python objects", "V": "raw records",
+               "M": "dates", "m": "time spans"}
 
 
 def _seed_grad(output: Tensor, grad: Any, where: str) -> Tensor:
@@ -310,11 +577,13 @@ class Function:
     Subclasses set their non-tensor arguments (axes, slopes, shapes) in ``__init__`` and keep
     whatever the backward needs from the forward on ``self``. The inputs are kept as
     ``self.inputs`` and the output is reachable as ``self.output`` (a weak reference, so the graph
-    does not keep itself alive).
+    does not keep itself alive). ``forward`` runs with NumPy's floating-point warnings off (nan
+    and inf are results, as in PyTorch) and returns a new array or a view of an input's.
     """
 
     inputs: tuple[Tensor, ...]
     _output: Any = None
+    _clock: int = 0  # the in-place clock when this op was recorded
     created_at: str = ""
 
     def __call__(self, *inputs: Any) -> Tensor:
@@ -322,6 +591,7 @@ class Function:
         if B._cupy is not None and len(tensors) > 1:
             _check_same_device(self, tensors)
         arrays = [t.data for t in tensors]
+        token = _quiet_fp()  # NumPy's floating-point warnings off during forward (see the backend)
         try:
             y = self.forward(*arrays)
         except ShapeError:
@@ -329,22 +599,35 @@ class Function:
         except ValueError as error:  # broadcasting and shape errors from deep inside NumPy
             raise ValueError(f"{self.op_name()}: cannot apply to inputs of shapes "
                              f"{[t.shape for t in tensors]}: {error}") from None
+        finally:
+            _restore_fp(token)
         if _anomaly_enabled:
             self.created_at = _user_frame()
             if not _all_finite(y):
                 raise AnomalyError(f"{self.describe(tensors)} produced NaN or inf in its forward pass")
         needs_grad = _grad_enabled and any(t.requires_grad for t in tensors)
         out = Tensor._make(y, needs_grad)
+        if y.base is not None:  # a view (reshape, permute, slice): maybe of an input's memory
+            _share_version_with_input(out, tensors)
         if needs_grad:
             self.inputs = tensors
             self._output = weakref.ref(out)
+            self._clock = _clock
             out.creator = self
         return out
 
     @property
     def output(self) -> Tensor:
-        """The tensor this function produced (alive whenever backward can reach this function)."""
-        return self._output()
+        """The tensor this function produced (alive whenever backward can reach this function).
+
+        During backward, reading an output that was written in place since raises (exp's
+        backward reads its output, add's does not)."""
+        out = self._output()
+        if _backward_depth and out is not None:
+            counter = out._version_counter
+            if counter is not None and counter.stamp > self._clock:
+                raise RuntimeError(_modified_message(self, "output 0", out, counter))
+        return out
 
     def forward(self, *xs: Any) -> Any:
         raise NotImplementedError
@@ -433,31 +716,44 @@ def _run_backward(outputs: Sequence[Tensor], seeds: Sequence[Tensor], inputs: Se
         else:  # a leaf: accumulate into .grad (detached unless building a graph)
             t.grad = _accumulate(t.grad, g if create_graph else g.detach())
 
-    with _GradMode(create_graph):
-        for out, seed in zip(outputs, seeds):
-            deliver(out, seed)
-        for fn in _topological_order(outputs):
-            gy = pending.pop(id(fn), None)
-            if gy is None:
-                continue
-            try:
-                grads = fn.backward(gy)
-            except AnomalyError as error:  # an op inside this backward: name the op being differentiated
-                raise AnomalyError(f"{fn.describe()} produced NaN or inf in its backward pass "
-                                   f"(inside it, {error})") from None
-            if not isinstance(grads, tuple):
-                grads = (grads,)
-            for t, g in zip(fn.inputs, grads):
-                if g is None or not t.requires_grad:
-                    continue
-                if _anomaly_enabled and not _all_finite(g.data):
-                    raise AnomalyError(f"{fn.describe()} produced NaN or inf in its backward pass "
-                                       f"(gradient for the input of shape {t.shape})")
-                if g.shape != t.shape:  # a bug in an op's backward: say which op
-                    raise RuntimeError(f"{fn.op_name()}.backward returned a gradient of shape "
-                                       f"{g.shape} for an input of shape {t.shape}")
-                deliver(t, g)
+    global _backward_depth
+    _backward_depth += 1
+    try:
+        with _GradMode(create_graph), _quiet_floating_point():
+            _backward_pass(outputs, seeds, deliver, pending)
+    finally:
+        _backward_depth -= 1
     return found if inputs is not None else None
+
+
+def _backward_pass(outputs: Sequence[Tensor], seeds: Sequence[Tensor], deliver: Callable[[Tensor, Tensor], None],
+                   pending: dict[int, Tensor]) -> None:
+    """Walk the graph from ``outputs`` to the leaves, handing each gradient on with ``deliver``."""
+    for out, seed in zip(outputs, seeds):
+        deliver(out, seed)
+    for fn in _topological_order(outputs):
+        gy = pending.pop(id(fn), None)
+        if gy is None:
+            continue
+        if fn._clock != _clock:  # something was written in place since fn ran: one of its inputs?
+            _check_versions(fn)
+        try:
+            grads = fn.backward(gy)
+        except AnomalyError as error:  # an op inside this backward: name the op being differentiated
+            raise AnomalyError(f"{fn.describe()} produced NaN or inf in its backward pass "
+                               f"(inside it, {error})") from None
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        for t, g in zip(fn.inputs, grads):
+            if g is None or not t.requires_grad:
+                continue
+            if _anomaly_enabled and not _all_finite(g.data):
+                raise AnomalyError(f"{fn.describe()} produced NaN or inf in its backward pass "
+                                   f"(gradient for the input of shape {t.shape})")
+            if g.shape != t.shape:  # a bug in an op's backward: say which op
+                raise RuntimeError(f"{fn.op_name()}.backward returned a gradient of shape "
+                                   f"{g.shape} for an input of shape {t.shape}")
+            deliver(t, g)
 
 
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],

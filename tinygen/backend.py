@@ -21,9 +21,10 @@ command line can report it in one line, as it does for ``--device gpu``).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy
 
@@ -310,3 +311,70 @@ def quiet_underflow() -> Any:
     operations (the real errors) still raise.
     """
     return numpy.errstate(under="ignore")
+
+
+# ------------------------------------------------------------------- floating-point warnings
+# (the one place tinygen reaches into NumPy's private API: its error state, for speed)
+# PyTorch computes log(-1) = nan and 1 / 0 = inf without a word; NumPy prints a RuntimeWarning
+# from inside whichever op did it. So every op runs its array work with NumPy's "warn" (and
+# "print") turned into "ignore", on the CPU (CuPy never warns). Other modes are kept: inside an
+# explicit np.errstate(all="raise") an op still raises, which is how tests/test_stability.py
+# proves that an op never overflows. detect_anomaly checks results for NaN and inf itself.
+try:  # NumPy >= 2 keeps its error state in a context variable, which is cheap to set (~0.1 us)
+    from numpy._core._ufunc_config import _extobj_contextvar as _fp_state
+    from numpy._core._ufunc_config import _make_extobj
+except ImportError:  # NumPy 1.x: the same three calls through np.seterr (slower)
+    _make_extobj = None
+
+    class _NumPy1State:
+        """get / set / reset with the meaning of a context variable's, over np.seterr."""
+
+        def get(self) -> Any:
+            return self  # the state is read afresh by set, so one name stands for every state
+
+        def set(self, quiet: Any) -> Any:
+            return np.seterr(**_quiet_modes())
+
+        def reset(self, token: Any) -> None:
+            np.seterr(**token)
+
+    _fp_state = _NumPy1State()
+
+_fp_get, _fp_set, _fp_reset = _fp_state.get, _fp_state.set, _fp_state.reset  # bound once: ops call them
+
+# (a NumPy error state, its quiet version): the last pair derived, read by Function.__call__
+_fp_cache: tuple[Any, Any] = (_fp_state, _fp_state) if _make_extobj is None else (None, None)
+
+
+def _quiet_modes() -> dict[str, str]:
+    return {kind: "ignore" if mode in ("warn", "print") else mode for kind, mode in np.geterr().items()}
+
+
+def _quiet_version(state: Any) -> Any:
+    """The NumPy error state ``state`` (the current one) with warnings turned off; cached."""
+    global _fp_cache
+    quiet = _make_extobj(**_quiet_modes())
+    _fp_cache = (state, quiet)
+    return quiet
+
+
+@contextlib.contextmanager
+def quiet_floating_point() -> Iterator[None]:
+    """NumPy's floating-point warnings off inside the block (Function.__call__ calls the two halves)."""
+    token = quiet_fp()
+    try:
+        yield
+    finally:
+        restore_fp(token)
+
+
+def quiet_fp() -> Any:
+    """Turn NumPy's floating-point warnings off; returns the token ``restore_fp`` takes."""
+    loud, quiet = _fp_cache
+    state = _fp_get()
+    return _fp_set(quiet if state is loud or state is quiet else _quiet_version(state))
+
+
+def restore_fp(token: Any) -> None:
+    """Put back the error state ``quiet_fp`` replaced."""
+    _fp_reset(token)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import backend as B
-from .autograd import Tensor
+from .autograd import Tensor, _check_numeric
 
 
 def _size(size: tuple[Any, ...]) -> tuple[int, ...]:
@@ -36,6 +36,7 @@ def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_gra
 
 def from_numpy(array: Any) -> Tensor:
     """Wrap a NumPy array without copying (dtype kept)."""
+    _check_numeric(array, "from_numpy")
     return Tensor._make(array)
 
 

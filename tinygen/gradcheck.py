@@ -55,11 +55,13 @@ def _directional_value(fn: Callable[..., Any], inputs: Sequence[Any], us: Sequen
 
 def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e-6, atol: float = 1e-5,
               rtol: float = 1e-3, seed: int = 0, raise_exception: bool = True,
-              _record: bool = True) -> bool:
+              _record: bool = True, create_graph: bool = False) -> bool:
     """Check the gradients of ``fn`` with respect to every input tensor that requires grad.
 
     ``fn`` must be deterministic (seed any dropout inside it). On a mismatch a
-    :class:`GradcheckError` names the input, the element and both values.
+    :class:`GradcheckError` names the input, the element and both values. With
+    ``create_graph=True`` the gradient checked is the one backward computes while building a graph
+    (as a gradient penalty asks for it), which some ops compute by separate code.
     """
     inputs = _prepare(inputs if isinstance(inputs, (tuple, list)) else (inputs,))
     checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
@@ -73,7 +75,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e-6, 
     diff_outs = [(o, Tensor._make(u)) for o, u in zip(outs, us) if o.requires_grad]
     if diff_outs:
         analytic = grad([o for o, _ in diff_outs], [inputs[i] for i in checked],
-                        [u for _, u in diff_outs], allow_unused=True)
+                        [u for _, u in diff_outs], allow_unused=True, create_graph=create_graph)
     else:
         analytic = (None,) * len(checked)
 
@@ -104,8 +106,15 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e-6, 
 def gradgradcheck(fn: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e-6, atol: float = 1e-5,
                   rtol: float = 1e-3, seed: int = 0, raise_exception: bool = True) -> bool:
     """Check second-order gradients: the gradients of ``v -> grad(<v, fn(x)>, x)`` with respect to
-    both ``x`` and the upstream gradient ``v``, by :func:`gradcheck`."""
+    both ``x`` and the upstream gradient ``v``, by :func:`gradcheck`.
+
+    First, that first-order gradient itself (computed with ``create_graph=True``) is checked against
+    finite differences of ``fn``: the second-order check alone compares it only with its own
+    derivative, so a wrong graph-building backward would pass it.
+    """
     inputs = _prepare(inputs if isinstance(inputs, (tuple, list)) else (inputs,))
+    if not gradcheck(fn, inputs, eps, atol, rtol, seed, raise_exception, create_graph=True):
+        return False
     checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
     outs = _as_tuple(fn(*inputs))
     rng = B.np.random.default_rng(seed + 1)

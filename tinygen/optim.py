@@ -49,7 +49,7 @@ from typing import Any
 from . import backend as B
 from . import lr_scheduler
 from . import optim_fused
-from .autograd import Tensor
+from .autograd import Tensor, _bump_version
 
 # PyTorch keeps its schedulers in torch.optim.lr_scheduler. The same name works here, as an
 # attribute and as an import path (``from tinygen.optim.lr_scheduler import StepLR``), the way
@@ -199,6 +199,7 @@ class Optimizer:
             wd = group.get("weight_decay", 0.0)
             if l2 and wd:
                 g = g + wd * p.data  # g <- g + lambda theta (a new array: p.grad is left as it is)
+            _bump_version(p)  # the step writes p in place: a graph that saved p can no longer backward
             yield group, p, g, state
 
     def _work(self, p: Tensor) -> Any:

@@ -209,11 +209,16 @@ def abs(x: Tensor) -> Tensor:  # noqa: A001 - PyTorch's name
     return Abs()(x)
 
 
-def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+def check_clamp_bounds(min: float | None, max: float | None, where: str = "clamp") -> None:  # noqa: A002
+    """The bounds of clamp and clamp_: at least one, and min <= max."""
     if min is None and max is None:
-        raise ValueError("clamp: at least one of min and max must be given")
+        raise ValueError(f"{where}: at least one of min and max must be given")
     if min is not None and max is not None and min > max:
-        raise ValueError(f"clamp: min ({min}) is greater than max ({max})")
+        raise ValueError(f"{where}: min ({min}) is greater than max ({max})")
+
+
+def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    check_clamp_bounds(min, max)
     return Clamp(min, max)(x)
 
 
