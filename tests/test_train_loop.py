@@ -63,7 +63,8 @@ def test_a_non_finite_loss_names_the_step_and_the_loss_and_keeps_the_last_good_c
     with pytest.raises(NonFiniteLossError) as caught:
         train(spec, out=tmp_path, steps=12, checkpoint_every=5, **QUIET)
     message = str(caught.value)
-    assert "step 7" in message and "'fit'" in message and "nan" in message
+    # the 8th step (train_step's index 7), counted from 1 as the console and the loss log count
+    assert "at step 8:" in message and "'fit'" in message and "nan" in message
     assert "'weight_norm'" not in message  # only the bad loss is named
     assert "step 5" in message and "intact" in message
     state = load(tmp_path / "checkpoint.npz")
@@ -104,7 +105,7 @@ def test_a_training_step_that_raises_is_reported_with_its_step(tmp_path):
     broken = dataclasses.replace(spec, train_step=broken_step)
     with pytest.raises(ValueError, match="shapes do not match") as caught:
         train(broken, out=tmp_path, steps=5, **QUIET)
-    assert any("training step 2 of line" in note for note in caught.value.__notes__)
+    assert any("training step 3 of line, train_step(..., step=2)" in note for note in caught.value.__notes__)
 
 
 def test_resume_refuses_changed_settings_and_a_missing_checkpoint(tmp_path):

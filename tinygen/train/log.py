@@ -27,6 +27,8 @@ class NonFiniteLossError(FloatingPointError):
 def checked_losses(losses: Any, where: str, step: int, kept: str) -> dict[str, float]:
     """The losses a step returned, as floats; a NaN or infinity stops training, naming it.
 
+    ``step`` is the index ``train_step`` was called with (0-based); messages count from 1.
+
     ``where`` names the model, ``kept`` says which checkpoint survives (for the error message).
     """
     if not isinstance(losses, Mapping) or not losses:
@@ -35,7 +37,8 @@ def checked_losses(losses: Any, where: str, step: int, kept: str) -> dict[str, f
     bad = {k: v for k, v in values.items() if not math.isfinite(v)}
     if bad:
         named = ", ".join(f"loss {k!r} = {v}" for k, v in bad.items())
-        raise NonFiniteLossError(f"{where}: non-finite loss at step {step}: {named}; training stopped and {kept}")
+        # steps are counted from 1 here, as on the console and in the loss log (train_step gets step - 1)
+        raise NonFiniteLossError(f"{where}: non-finite loss at step {step + 1}: {named}; training stopped and {kept}")
     return values
 
 

@@ -70,7 +70,7 @@ def _train_step(run: Run, next_batch: Any, step: int) -> Any:
     try:
         return run.spec.train_step(run.model, next_batch, step)
     except Exception as error:
-        error.add_note(f"(in the training step {step} of {run.spec.name})")
+        error.add_note(f"(in training step {step + 1} of {run.spec.name}, train_step(..., step={step}))")
         raise
 
 
