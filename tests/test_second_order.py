@@ -1,6 +1,10 @@
 """Second-order gradients: every op a gradient penalty can pass through, by ``gradgradcheck``
-(finite differences of the first-order gradient, itself computed with ``create_graph=True``), and
-an end-to-end WGAN-GP penalty differentiated with respect to the critic's parameters.
+(finite differences of the first-order gradient, itself computed with ``create_graph=True`` and
+first checked against finite differences of the op), and an end-to-end WGAN-GP penalty
+differentiated with respect to the critic's parameters.
+
+The tables below are the one list: ``test_every_function_is_in_a_second_order_table`` fails
+when the library defines a Function (an op, or an op's backward) that no table entry reaches.
 
 Inputs stay away from kinks (ReLU at 0, clamp bounds) and from log/sqrt of non-positive numbers.
 """
@@ -136,10 +140,103 @@ def test_second_order_gradient_of_two_input_op_matches_finite_differences(backen
     assert gradgradcheck(op, [leaf(a), leaf(b)])
 
 
-def test_second_order_gradient_of_linear_with_bias(backend: str) -> None:
-    x, W, b = leaf(NORMAL), leaf(RNG.normal(size=(4, 3))), leaf(RNG.normal(size=(4,)))
-    # tanh makes the bias enter the second derivative (linear alone is linear in b)
-    assert gradgradcheck(lambda x, W, b: F.tanh(F.linear(x, W, b)), [x, W, b])
+IMAGE = RNG.normal(0.0, 1.0, (2, 2, 5, 5))  # (N, C, H, W)
+INDICES = np.array([[0, 2, 3], [3, 0, 1]])  # rows of a (4, 3) embedding table; 0 is the padding row
+PAD_ROW_OFF = np.array([[0.0], [1.0], [1.0], [1.0]])
+
+MANY_INPUTS: dict[str, tuple[Callable[..., Any], list[np.ndarray]]] = {
+    # name: (op, inputs); the ops with more than two inputs, or with image-shaped ones
+    "linear_with_bias": (lambda x, W, b: F.tanh(F.linear(x, W, b)),  # tanh: the bias enters the Hessian
+                         [NORMAL, RNG.normal(size=(4, 3)), RNG.normal(size=(4,))]),
+    "conv2d": (lambda x, w, b: F.conv2d(x, w, b, 2, 1), [IMAGE, RNG.normal(size=(3, 2, 3, 3)), RNG.normal(size=(3,))]),
+    "conv_transpose2d": (lambda x, w: F.conv_transpose2d(x, w, None, 2, 1, 1),
+                         [IMAGE[:, :, :3, :3], RNG.normal(size=(2, 3, 3, 3))]),
+    "max_pool2d": (lambda x: F.max_pool2d(x, 2, 1) ** 2, [IMAGE]),
+    "avg_pool2d": (lambda x: F.avg_pool2d(x, 3, 2, 1) ** 2, [IMAGE]),
+    "constant_pad": (lambda x: F.pad(x * x, (1, 2, 0, 1), value=0.5), [IMAGE]),
+    "reflect_pad": (lambda x: F.pad(x * x, (1, 1, 2, 0), mode="reflect"), [IMAGE]),
+    # padding_idx's row gets no gradient by definition (PyTorch's), not by calculus: so the table's
+    # row 0 is multiplied by 0 first, making the true gradient there 0 too, and the check exact
+    "embedding_padding_idx": (lambda w: F.embedding(tinygen.tensor(INDICES), w * tinygen.tensor(PAD_ROW_OFF),
+                                                    padding_idx=0) ** 2, [RNG.normal(size=(4, 3))]),
+    "batch_norm_training": (lambda x, g, b: F.batch_norm(x, None, None, g, b, training=True),
+                            [IMAGE, RNG.uniform(0.5, 1.5, (2,)), RNG.normal(size=(2,))]),
+    "batch_norm_eval": (lambda x, g: F.batch_norm(x, tinygen.tensor(np.array([0.1, -0.2])),
+                                                   tinygen.tensor(np.array([1.5, 0.7])), g, None,
+                                                   training=False) ** 2,
+                        [IMAGE, RNG.uniform(0.5, 1.5, (2,))]),
+    "clone": (lambda x: (x * x).clone() * x, [NORMAL]),
+}
+
+
+@pytest.mark.parametrize("name", list(MANY_INPUTS))
+def test_second_order_gradient_of_many_input_op_matches_finite_differences(backend: str, name: str) -> None:
+    op, arrays = MANY_INPUTS[name]
+    assert gradgradcheck(op, [leaf(a) for a in arrays])
+
+
+def test_second_order_gradient_through_float32_and_back(backend: str) -> None:
+    # .float(), .double() and .to(dtype) are one op (ToDtype). In float32 the function's values
+    # carry about 1e-7 relative rounding, so the differences use eps = 1e-3 (exact for this
+    # quadratic, whose third derivative is 0) and the tolerance is float32's: rounding / eps ~ 1e-4.
+    op = lambda x: (x.float() * x.to(tinygen.float32)).double()  # noqa: E731
+    assert gradgradcheck(op, [leaf(NORMAL)], eps=1e-3, atol=1e-3, rtol=1e-3)
+
+
+# Every Function the library defines must be reached by the second-order checks above, so that a
+# new op without one fails here. The only exemption, and why:
+NOT_IN_THE_TABLES = {
+    "ToDevice": "moves data between CPU and GPU; its gradient is the move back, checked with a GPU",
+}
+
+
+def _every_function_class() -> set[type]:
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.iter_modules(tinygen.ops.__path__):  # every op module, imported
+        importlib.import_module(f"tinygen.ops.{module.name}")
+    found: set[type] = set()
+    stack = [tinygen.Function]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            if sub.__module__.startswith("tinygen.") and sub not in found:
+                found.add(sub)
+                stack.append(sub)
+    return found
+
+
+def _second_order_graph(op: Callable[..., Any], leaves: list[Tensor]) -> None:
+    """op's forward, its first-order gradient built as a graph, and that graph's backward."""
+    out = op(*leaves)
+    outs = out if isinstance(out, tuple) else (out,)
+    vs = [leaf(RNG.normal(size=o.shape)) for o in outs]  # upstream gradients, leaves as in gradgradcheck
+    total = sum((o * v).sum() for o, v in zip(outs, vs))
+    grads = tinygen.grad(total, leaves, create_graph=True, allow_unused=True)
+    second = sum((g * g).sum() for g in grads if g is not None)
+    tinygen.grad(second, leaves + vs, allow_unused=True)
+
+
+def test_every_function_is_in_a_second_order_table(monkeypatch) -> None:
+    reached: set[str] = set()
+    original = tinygen.Function.__call__
+
+    def recording_call(self, *inputs):
+        reached.add(type(self).__name__)
+        return original(self, *inputs)
+
+    monkeypatch.setattr(tinygen.Function, "__call__", recording_call)
+    for op, a in ONE_INPUT.values():
+        _second_order_graph(op, [leaf(a)])
+    for op, a, b in TWO_INPUTS.values():
+        _second_order_graph(op, [leaf(a), leaf(b)])
+    for op, arrays in MANY_INPUTS.values():
+        _second_order_graph(op, [leaf(a) for a in arrays])
+    _second_order_graph(lambda x: (x.float() * x.to(tinygen.float32)).double(), [leaf(NORMAL)])
+    defined = {cls.__name__ for cls in _every_function_class()}
+    missing = sorted(defined - reached - set(NOT_IN_THE_TABLES))
+    assert not missing, f"ops with no second-order check in this file's tables: {missing}"
+    assert set(NOT_IN_THE_TABLES) <= defined  # an exemption for an op that no longer exists goes
 
 
 def test_second_order_gradient_of_cross_entropy_and_nll_loss_with_integer_targets(backend: str) -> None:
