@@ -211,3 +211,14 @@ def test_property_adjointness_and_reference_for_random_geometries(
     conv_x = F.conv2d(t64(x), t64(weight), None, (sh, sw), (ph, pw)).numpy()
     assert conv_x.shape == y_small.shape
     assert abs((conv_x * y_small).sum() - (x * z.numpy()).sum()) <= 1e-10 * max(1.0, abs((x * z.numpy()).sum()))
+
+
+def test_conv_transpose2d_row_and_column_padding_are_not_swapped() -> None:
+    # padding (0, 1) and stride (2, 1) on a 3 x 4 input: swapping the row and column amounts
+    # changes both the output shape, (7 - 0, 6 - 2) = (7, 4), and which border is cropped
+    rng = np.random.default_rng(5)
+    x, weight = rng.standard_normal((1, 1, 3, 4)), rng.standard_normal((1, 1, 3, 3))
+    y = F.conv_transpose2d(t64(x), t64(weight), None, (2, 1), (0, 1))
+    assert y.shape == (1, 1, 7, 4)
+    np.testing.assert_allclose(y.numpy(), reference_conv_transpose2d(x, weight, None, (2, 1), (0, 1), (0, 0)),
+                               rtol=1e-12, atol=1e-12)

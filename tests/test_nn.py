@@ -60,7 +60,7 @@ def test_replacing_a_module_attribute_with_a_plain_value_unregisters_it(backend:
 def test_state_dict_holds_plain_numpy_copies_of_parameters_and_buffers(backend: str) -> None:
     block = Block()
     state = block.state_dict()
-    assert list(state) == ["scale", "second.weight", "second.bias", "first.weight", "running"]
+    assert list(state) == ["scale", "running", "second.weight", "second.bias", "first.weight"]  # PyTorch's order
     assert all(type(v) is np.ndarray for v in state.values())
     state["scale"][:] = 7.0  # a copy: editing it does not touch the model
     np.testing.assert_array_equal(block.scale.numpy(), 1.0)
@@ -273,3 +273,25 @@ def test_a_torch_state_dict_loads_into_our_module_and_gives_the_same_outputs() -
     with torch.no_grad():
         expected = theirs(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(ours(tinygen.tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_state_dict_keys_of_nested_modules_carry_every_parent_prefix(backend: str) -> None:
+    # three levels deep: a dropped or doubled prefix anywhere changes a key
+    inner = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    model = nn.Sequential(OrderedDict([("body", nn.Sequential(inner, nn.ReLU())), ("head", nn.Linear(2, 1))]))
+    assert list(model.state_dict()) == [
+        "body.0.0.weight", "body.0.0.bias", "body.0.1.weight", "body.0.1.bias",
+        "body.0.1.running_mean", "body.0.1.running_var", "body.0.1.num_batches_tracked",
+        "head.weight", "head.bias"]
+    fresh = nn.Sequential(OrderedDict([("body", nn.Sequential(nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2)),
+                                                              nn.ReLU())), ("head", nn.Linear(2, 1))]))
+    fresh.load_state_dict(model.state_dict())
+    np.testing.assert_array_equal(fresh.body[0][0].weight.numpy(), inner[0].weight.numpy())
+
+
+def test_state_dict_key_order_is_pytorchs() -> None:
+    torch = pytest.importorskip("torch")
+    ours = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3), nn.Sequential(nn.Linear(3, 1)))
+    theirs = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.BatchNorm1d(3),
+                                 torch.nn.Sequential(torch.nn.Linear(3, 1)))
+    assert list(ours.state_dict()) == list(theirs.state_dict())

@@ -172,13 +172,22 @@ class Module:
 
     # ------------------------------------------------------------ state
     def state_dict(self) -> "OrderedDict[str, Any]":
-        """Every parameter and buffer as a plain NumPy array (a host copy), keyed by dotted name."""
-        state: OrderedDict[str, Any] = OrderedDict()
-        for name, p in self.named_parameters():
-            state[name] = B.to_host(p.data).copy()
-        for name, b in self.named_buffers():
-            state[name] = B.to_host(b.data).copy()
-        return state
+        """Every parameter and buffer as a plain NumPy array (a host copy), keyed by dotted name.
+
+        In PyTorch's order: a module's own parameters, then its own buffers, then each child's
+        entries under the child's name; a module reached by two names appears under both.
+        """
+        return OrderedDict((name, B.to_host(t.data).copy()) for name, t in self._state_tensors())
+
+    def _state_tensors(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, tensor) for what state_dict saves, in PyTorch's order."""
+        for table in (self._parameters, self._buffers):
+            for name, t in table.items():
+                if t is not None:
+                    yield prefix + name, t
+        for name, child in self._modules.items():
+            if child is not None:
+                yield from child._state_tensors(f"{prefix}{name}.")
 
     def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> None:
         """Copy arrays into the parameters and buffers; each keeps its device and dtype.
@@ -186,7 +195,7 @@ class Module:
         Raises :class:`StateDictError` listing every missing, unexpected and mis-shaped key at once
         (``strict=False`` ignores missing and unexpected keys, never wrong shapes).
         """
-        own = OrderedDict(list(self.named_parameters()) + list(self.named_buffers()))
+        own = OrderedDict(self._state_tensors())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         mismatched = []
