@@ -15,11 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 from test_demos_common import readable_figures, unreadable_parts  # noqa: F401  (autouse: figures checked)
+from test_train_loop import _line_spec as train_loop_line_spec
 
 import tinygen
-from tinygen import nn, optim
-from tinygen.models import ModelState
-from tinygen.models.registry import ModelSpec, Paper
+from tinygen.models.registry import ModelSpec
 from tinygen.train import read_log, train
 from tinygen.train.log import truncate_log
 from tinygen.train.outputs import json_ready, rounded
@@ -27,28 +26,8 @@ from tinygen.train.pictures import animate_progress, evenly_spaced, progress_fra
 
 
 def _line_spec() -> ModelSpec:
-    """A one-layer model denoising the ring's points: every step draws random numbers."""
-
-    def build(hparams, dataset):
-        net = nn.Linear(2, 2)
-        return ModelState(net=net, opt=optim.SGD(net.parameters(), lr=hparams["lr"]))
-
-    def train_step(model, next_batch, step):
-        x = tinygen.Tensor(next_batch()[0])
-        loss = ((model.net(x + 0.1 * tinygen.randn(*x.shape)) - x) ** 2).mean()
-        model.opt.zero_grad()
-        loss.backward()
-        model.opt.step()
-        return {"fit": loss.item(), "weight_norm": float((model.net.weight.data ** 2).sum())}
-
-    def sample(model, n):
-        with tinygen.no_grad():
-            return model.net(tinygen.randn(n, 2)).numpy()
-
-    return ModelSpec(
-        name="line", paper=Paper("nobody", 2024, "a test model"), default_dataset="ring",
-        default_hparams={"lr": 0.1, "batch_size": 16, "steps": 12}, quick_hparams={"steps": 3},
-        build=build, train_step=train_step, sample=sample, data_kinds=("2d",))
+    """test_train_loop's one-layer model (every step draws random numbers), never failing."""
+    return train_loop_line_spec({})
 
 
 # ------------------------------------------------------------------------------ metrics
