@@ -1,7 +1,9 @@
 """Shared test fixtures.
 
-* ``backend``: every test that takes it runs once per array backend. The CuPy case skips, saying
-  why, on a machine without CuPy or without a GPU, and runs where there is one.
+* ``backend``: every test that takes it runs once per array backend: NumPy, and the GPU. The GPU
+  case runs on CuPy where there is CuPy and a GPU; elsewhere it runs on the stand-in
+  (``tinygen.standin``, a strict imitation of CuPy on NumPy), with the test id ``[standin]``.
+  Either way the test sees the name ``"cupy"`` (the GPU backend).
 * A hypothesis profile with few examples and no deadline, so property tests stay fast on 2 cores.
 * Isolation: the data and cache folders (``TINYGEN_DATA``, ``TINYGEN_CACHE``) point into a
   temporary folder for the whole session, so tests never read or write the user's real cache.
@@ -47,16 +49,37 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
             os.environ[k] = v
 
 
-@pytest.fixture(params=["numpy", "cupy"])
+# the GPU case's module: real CuPy where it works, the stand-in everywhere else
+GPU_BACKEND = "cupy" if B.gpu_available() else "standin"
+
+
+@pytest.fixture(params=["numpy", pytest.param("cupy", id=GPU_BACKEND)])
 def backend(request: pytest.FixtureRequest) -> Iterator[str]:
     """Make ``request.param`` the active backend for one test, then restore the previous one."""
-    if request.param == "cupy":
-        problem = B.gpu_status()
-        if problem is not None:
-            pytest.skip(f"cupy backend not available: {problem}")
-    previous = "numpy" if B.xp is B.np else "cupy"
-    B.use(request.param)
+    previous = B.current_backend()
+    B.use(GPU_BACKEND if request.param == "cupy" else request.param)
     try:
         yield request.param
     finally:
         B.use(previous)
+        if previous != "standin":
+            B.remove_standin()
+
+
+# GPU-case failures whose fix lies outside this conftest's reach, each with the change it needs.
+# They run as xfail(strict=True) on the stand-in: once the change lands, the test passes, the
+# strict xfail fails, and its line here must go.
+# Tests known to fail on the stand-in, marked xfail(strict=True) so a fix shows up:
+STANDIN_KNOWN_FAILURES: list[tuple[str, str, str, str]] = []  # (file, test, id prefix, why): none today
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the known stand-in failures: test ids that start with 'tests/FILE::TEST[PARAMETERS'."""
+    if GPU_BACKEND != "standin":
+        return
+    known = [(f"tests/{file}::{test}[{parameters}", reason)
+             for file, test, parameters, reason in STANDIN_KNOWN_FAILURES]
+    for item in items:
+        for prefix, reason in known:
+            if item.nodeid.startswith(prefix):
+                item.add_marker(pytest.mark.xfail(strict=True, reason=reason))

@@ -53,7 +53,7 @@ def test_backward_through_a_100000_op_chain_needs_no_recursion() -> None:
 def test_calling_backward_twice_accumulates_the_gradients(backend: str) -> None:
     x = leaf(A)
     y = (x * x).sum()
-    y.backward()
+    y.backward(retain_graph=True)  # keep the graph for the second pass (PyTorch needs it too)
     y.backward()
     np.testing.assert_allclose(x.grad.numpy(), 2 * (2 * A))
 
@@ -129,7 +129,7 @@ def test_grad_with_respect_to_a_non_leaf_tensor(backend: str) -> None:
     x = leaf(A)
     h = x * 3
     y = (h * h).sum() + x.sum()
-    (gh,) = tinygen.grad(y, h)
+    (gh,) = tinygen.grad(y, h, retain_graph=True)  # the second grad walks the same graph
     np.testing.assert_allclose(gh.numpy(), 2 * 3 * A)  # dy/dh = 2h, not through the x.sum() path
     gh2, gx = tinygen.grad(y, [h, x])
     np.testing.assert_allclose(gh2.numpy(), 6 * A)
@@ -287,3 +287,12 @@ def test_graph_dot_text_lists_every_op_and_tensor_backward_will_visit(backend: s
         assert f'label="{op}"' in dot, op
     assert "(3,)" in dot and "(1, 3)" in dot  # tensors are labelled with their shapes
     assert dot.count("->") >= 12  # every op has its input and output edges
+
+
+def test_the_graph_picture_marks_ops_freed_by_backward() -> None:
+    x = tinygen.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    loss = (x.exp() * 2.0).sum()
+    before = tinygen.viz.graph(loss)
+    assert "Exp" in before and "freed" not in before
+    loss.backward()
+    assert "Sum\\n(freed by backward)" in tinygen.viz.graph(loss)

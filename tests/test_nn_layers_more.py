@@ -157,7 +157,7 @@ def test_layer_norm_standardises_the_last_dims_then_applies_the_elementwise_affi
     np.testing.assert_allclose(F.layer_norm(leaf(a), normalized_shape, leaf(w), leaf(b), eps).numpy(),
                                expected, rtol=1e-12)
     layer = nn.LayerNorm(normalized_shape, eps=eps).double()
-    layer.weight.data[...], layer.bias.data[...] = w, b
+    layer.weight.data[...], layer.bias.data[...] = (tinygen.backend.to_device(v, layer.weight.device) for v in (w, b))
     np.testing.assert_allclose(layer(leaf(a)).numpy(), expected, rtol=1e-12)
     layer.eval()  # no running statistics: eval computes the same thing
     np.testing.assert_allclose(layer(leaf(a)).numpy(), expected, rtol=1e-12)
@@ -214,7 +214,7 @@ def test_group_norm_standardises_groups_of_consecutive_channels_then_applies_a_p
     expected = _group_norm_reference(a, 3, 0.5) * w.reshape(per_channel) + b.reshape(per_channel)
     np.testing.assert_allclose(F.group_norm(leaf(a), 3, leaf(w), leaf(b), eps=0.5).numpy(), expected, rtol=1e-12)
     layer = nn.GroupNorm(3, 6, eps=0.5).double()
-    layer.weight.data[...], layer.bias.data[...] = w, b
+    layer.weight.data[...], layer.bias.data[...] = (tinygen.backend.to_device(v, layer.weight.device) for v in (w, b))
     np.testing.assert_allclose(layer(leaf(a)).numpy(), expected, rtol=1e-12)
 
 

@@ -14,6 +14,11 @@ The whole idea in four lines:
 backward pass is itself recorded, so gradients of gradients (a WGAN-GP gradient penalty) come out
 of the same code.
 
+As in PyTorch, backward frees the graph as it goes: once an op's backward has run, the op lets go
+of its inputs and whatever it saved in forward, so the memory of the intermediate values returns
+while backward proceeds. A second backward through a freed op raises; ``retain_graph=True`` keeps
+the graph (the default when ``create_graph=True``, whose new graph needs the old one).
+
 In-place ops (``x += y``, ``p.sub_(g)``, ``t[i] = v``) write into the tensor's own array, as in
 PyTorch, so every alias sees the new values. Each tensor counts those writes in a version counter;
 backward refuses to use a tensor that was written after an op used it, so an in-place write can
@@ -28,6 +33,7 @@ import weakref
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from . import backend as B
+from . import promotion as P
 
 # ---------------------------------------------------------------------------- global switches
 _grad_enabled = True
@@ -457,16 +463,18 @@ class Tensor:
                  create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
 
-        ``grad`` is dL/d(self); it may be omitted only when ``self`` is a scalar. The graph is
-        kept after the call (``retain_graph`` is accepted for PyTorch compatibility), so calling
-        backward twice adds the gradients twice.
+        ``grad`` is dL/d(self); it may be omitted only when ``self`` is a scalar. Each op lets go
+        of what it saved once its backward has run, so a second backward through the same graph
+        raises, unless the first one passed ``retain_graph=True`` (then the second adds the
+        gradients again). ``retain_graph`` defaults to ``create_graph``, as in PyTorch.
         """
         if not self.requires_grad:
             raise RuntimeError(
                 "backward: this tensor does not require grad and has no creator; was it computed "
                 "under no_grad(), or from tensors without requires_grad=True?")
         seed = _seed_grad(self, grad, "backward")
-        _run_backward([self], [seed], inputs=None, create_graph=create_graph)
+        retain = create_graph if retain_graph is None else retain_graph
+        _run_backward([self], [seed], inputs=None, create_graph=create_graph, retain_graph=retain)
 
     def retain_grad(self) -> None:
         raise NotImplementedError("retain_grad is not supported; use tinygen.grad(out, [tensor])")
@@ -578,12 +586,14 @@ class Function:
     whatever the backward needs from the forward on ``self``. The inputs are kept as
     ``self.inputs`` and the output is reachable as ``self.output`` (a weak reference, so the graph
     does not keep itself alive). ``forward`` runs with NumPy's floating-point warnings off (nan
-    and inf are results, as in PyTorch) and returns a new array or a view of an input's.
+    and inf are results, as in PyTorch) and returns a new array or a view of an input's. After its
+    backward has run (without ``retain_graph``) the function is *released*: see :func:`_release`.
     """
 
-    inputs: tuple[Tensor, ...]
+    inputs: tuple[Tensor, ...] = ()  # set when recorded, emptied again when released
     _output: Any = None
     _clock: int = 0  # the in-place clock when this op was recorded
+    _released: bool = False  # True once a backward freed what this op saved
     created_at: str = ""
 
     def __call__(self, *inputs: Any) -> Tensor:
@@ -642,19 +652,66 @@ class Function:
     def describe(self, tensors: Sequence[Tensor] | None = None) -> str:
         tensors = self.inputs if tensors is None else tensors
         shapes = ", ".join(str(t.shape) for t in tensors)
+        inputs = "inputs freed by backward" if self._released else f"input shapes {shapes}"
         where = f", created at {self.created_at}" if self.created_at else ""
-        return f"op {self.op_name()} (input shapes {shapes}{where})"
+        return f"op {self.op_name()} ({inputs}{where})"
+
+
+def _release(fn: Function) -> None:
+    """Free what ``fn`` kept for its backward: its inputs and every array its forward saved.
+
+    A function keeps all of that in its instance ``__dict__`` (ops set ``self.mask``,
+    ``self.argmax``... in forward), so emptying the dict frees the whole lot. It keeps its weak
+    link to the output, where it was created (for error messages) and the mark that says it is
+    freed; ``inputs`` falls back to the class's empty tuple.
+    """
+    state = fn.__dict__
+    output, created_at = state["_output"], state.get("created_at")
+    state.clear()
+    state["_output"], state["_released"] = output, True
+    if created_at:  # set only under detect_anomaly
+        state["created_at"] = created_at
+
+
+def _released_message(fn: Function) -> str:
+    return (f"Trying to backward through the graph a second time (or directly access saved tensors after "
+            f"they have already been freed): {fn.describe()} was reached again. Saved "
+            f"intermediate values of the graph are freed when you call .backward() or tinygen.grad(). "
+            f"Specify retain_graph=True if you need to backward through the graph a second time or if "
+            f"you need to access saved tensors after calling backward")
 
 
 def _constant(value: Any, inputs: Sequence[Any]) -> Tensor:
-    """Wrap a Python number or array used as an op argument, matching its tensor partners."""
+    """Wrap a number or an array used as an op argument beside tensors (``x + 0.5``).
+
+    A number (Python or NumPy) or a 0-d array takes the dtype the op computes in, by PyTorch's
+    promotion (promotion.py), so it never widens its partners: float32 + np.float64(0.5) stays
+    float32, int64 + 2.5 is float32. A dimensioned array keeps its dtype, as a tensor would.
+    """
     like = next((x for x in inputs if isinstance(x, Tensor)), None)
-    device = like.device if like is not None else None
-    dtype = None
-    if like is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
-        if B.is_float(like.data) or isinstance(value, int):
-            dtype = like.dtype  # NumPy's rule: a Python scalar does not change the dtype
-    return Tensor(value, dtype=dtype, device=device)
+    if like is None:
+        return Tensor(value)
+    data = like.data
+    if (type(value) is float or type(value) is int) and len(inputs) == 2 and data.dtype.kind == "f":
+        dtype = data.dtype  # the common case, x + 1.0: a Python number takes a float tensor's dtype
+    elif P.is_number(value) or getattr(value, "ndim", None) == 0:
+        dtype = _scalar_dtype(inputs)
+    else:
+        return Tensor(value, device=like.device)
+    return Tensor._make(B.array_module(data).asarray(value, dtype=dtype))
+
+
+def _scalar_dtype(inputs: Sequence[Any]) -> Any:
+    """The dtype an op computes in for these inputs: tensors, arrays and wrapped numbers."""
+    arrays, numbers = [], []
+    for x in inputs:
+        if isinstance(x, Tensor):
+            arrays.append(x.data)
+        elif P.is_number(x):
+            numbers.append(x)
+        elif hasattr(x, "ndim"):
+            arrays.append(x)
+    return P.result_type(arrays, numbers)
 
 
 def _check_same_device(fn: Function, tensors: Sequence[Tensor]) -> None:
@@ -696,45 +753,78 @@ def _accumulate(current: Tensor | None, g: Tensor) -> Tensor:
     return g if current is None else current + g
 
 
+def _leading_to(order: list[Function], wanted: dict[int, int]) -> list[Function]:
+    """The functions of ``order`` on a path to a tensor in ``wanted``: only they need to run.
+
+    :func:`grad` runs (and frees) only those, as PyTorch does, so the rest of the graph can still
+    be backwarded later. A freed function stays in: reaching it must raise, not skip.
+    """
+    needed: set[int] = set()
+    for fn in reversed(order):  # producers before their consumers
+        if fn._released or any(id(t) in wanted or id(t.creator) in needed for t in fn.inputs):
+            needed.add(id(fn))
+    return [fn for fn in order if id(fn) in needed]
+
+
 def _run_backward(outputs: Sequence[Tensor], seeds: Sequence[Tensor], inputs: Sequence[Tensor] | None,
-                  create_graph: bool) -> list[Tensor | None] | None:
+                  create_graph: bool, retain_graph: bool) -> list[Tensor | None] | None:
     """The backward pass shared by ``Tensor.backward`` (inputs=None: accumulate into ``.grad``
     of every leaf) and :func:`grad` (return the gradients of ``inputs``, touch no ``.grad``)."""
     wanted = {id(t): i for i, t in enumerate(inputs)} if inputs is not None else None
     found: list[Tensor | None] = [None] * (len(inputs) if inputs is not None else 0)
-    pending: dict[int, Tensor] = {}  # id(function) -> dL/d(its output)
+    # id(function) -> (its output, dL/d(its output)). Holding the output keeps it alive until the
+    # function's backward has run: its consumers free their inputs before that, and
+    # ``Function.output`` is only a weak reference (exp's backward reads it).
+    pending: dict[int, tuple[Tensor | None, Tensor]] = {}
+
+    def send(fn: Function, g: Tensor) -> None:
+        entry = pending.get(id(fn))
+        pending[id(fn)] = (fn._output(), g) if entry is None else (entry[0], _accumulate(entry[1], g))
 
     def deliver(t: Tensor, g: Tensor) -> None:
+        if g.dtype != t.dtype:  # as in PyTorch, a gradient has its tensor's dtype
+            g = g.to(t.dtype)
         if wanted is not None:
             if id(t) in wanted:
                 i = wanted[id(t)]
                 found[i] = _accumulate(found[i], g)
             if t.creator is not None:
-                pending[id(t.creator)] = _accumulate(pending.get(id(t.creator)), g)
+                send(t.creator, g)
         elif t.creator is not None:
-            pending[id(t.creator)] = _accumulate(pending.get(id(t.creator)), g)
+            send(t.creator, g)
         else:  # a leaf: accumulate into .grad (detached unless building a graph)
             t.grad = _accumulate(t.grad, g if create_graph else g.detach())
 
+    order = _topological_order(outputs)
+    if wanted is not None:
+        order = _leading_to(order, wanted)
     global _backward_depth
     _backward_depth += 1
     try:
         with _GradMode(create_graph), _quiet_floating_point():
-            _backward_pass(outputs, seeds, deliver, pending)
+            _backward_pass(outputs, seeds, order, deliver, pending, retain_graph)
     finally:
         _backward_depth -= 1
     return found if inputs is not None else None
 
 
-def _backward_pass(outputs: Sequence[Tensor], seeds: Sequence[Tensor], deliver: Callable[[Tensor, Tensor], None],
-                   pending: dict[int, Tensor]) -> None:
-    """Walk the graph from ``outputs`` to the leaves, handing each gradient on with ``deliver``."""
+def _backward_pass(outputs: Sequence[Tensor], seeds: Sequence[Tensor], order: list[Function],
+                   deliver: Callable[[Tensor, Tensor], None],
+                   pending: dict[int, tuple[Tensor | None, Tensor]], retain_graph: bool) -> None:
+    """Walk ``order`` from ``outputs`` to the leaves, handing each gradient on with ``deliver``
+    and, unless ``retain_graph``, releasing each function as soon as its backward has run (in a
+    topological order that is once per pass, after every consumer of its output has run)."""
     for out, seed in zip(outputs, seeds):
         deliver(out, seed)
-    for fn in _topological_order(outputs):
-        gy = pending.pop(id(fn), None)
-        if gy is None:
+    for fn in order:
+        entry = pending.pop(id(fn), None)
+        if entry is None:  # no gradient reached fn
             continue
+        # ``output`` is not read here: holding it keeps fn's output alive while fn.backward may
+        # read it (until the next step rebinds these names; the memory goes then)
+        output, gy = entry
+        if fn._released:
+            raise RuntimeError(_released_message(fn))
         if fn._clock != _clock:  # something was written in place since fn ran: one of its inputs?
             _check_versions(fn)
         try:
@@ -754,6 +844,8 @@ def _backward_pass(outputs: Sequence[Tensor], seeds: Sequence[Tensor], deliver: 
                 raise RuntimeError(f"{fn.op_name()}.backward returned a gradient of shape "
                                    f"{g.shape} for an input of shape {t.shape}")
             deliver(t, g)
+        if not retain_graph:
+            _release(fn)
 
 
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
@@ -778,7 +870,8 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         if not t.requires_grad:
             raise RuntimeError(f"grad: output {i} does not require grad (no graph reaches it)")
     seeds = [_seed_grad(o, g, "grad") for o, g in zip(outs, grad_outputs)]
-    found = _run_backward(outs, seeds, ins, create_graph)
+    retain = create_graph if retain_graph is None else retain_graph
+    found = _run_backward(outs, seeds, ins, create_graph, retain)
     assert found is not None
     for i, g in enumerate(found):
         if g is None and not allow_unused:

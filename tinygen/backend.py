@@ -18,23 +18,32 @@ CuPy is optional. Without it (or without a GPU), importing tinygen works; only a
 raises :class:`BackendError`, which says what is missing. That holds for ``TINYGEN_BACKEND=cupy``
 too: the import succeeds, and the first array made on the default device raises the error (so the
 command line can report it in one line, as it does for ``--device gpu``).
+
+A third backend, ``"standin"`` (``use("standin")`` or ``TINYGEN_BACKEND=standin``), is a testing
+tool: :mod:`tinygen.standin`, a strict imitation of CuPy on NumPy, becomes the module of the
+``"gpu"`` device, so the GPU code path runs (and breaks where CuPy would) on any machine. It stays
+the GPU's module until :func:`remove_standin`; it never replaces a real GPU by accident, since only
+an explicit request selects it.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import types
 from typing import Any, Iterator, Sequence
 
 import numpy
 
 try:  # CuPy is an optional extra: tinygen[gpu]
-    import cupy as _cupy  # type: ignore[import-not-found]
+    import cupy as _real_cupy  # type: ignore[import-not-found]
 
     _CUPY_IMPORT_ERROR: str | None = None
 except Exception as error:  # ImportError, or a broken CUDA install
-    _cupy = None
+    _real_cupy = None
     _CUPY_IMPORT_ERROR = f"{type(error).__name__}: {error}"
+
+_cupy: Any = _real_cupy  # the module of the "gpu" device: CuPy, the stand-in (use("standin")), or None
 
 np = numpy  # the host module, for code that must run on the CPU (file I/O, plotting)
 xp: Any = numpy  # the active array module
@@ -57,7 +66,7 @@ class DeviceError(RuntimeError):
 
 # ------------------------------------------------------------------------------------ devices
 def gpu_status() -> str | None:
-    """Why the GPU cannot be used, or ``None`` when it can."""
+    """Why the GPU cannot be used, or ``None`` when it can (always ``None`` on the stand-in)."""
     if _cupy is None:
         return ("CuPy is not installed (pip install 'tinygen[gpu]' or a cupy-cudaXXx wheel)"
                 f"; the import failed with {_CUPY_IMPORT_ERROR}")
@@ -94,15 +103,44 @@ def check_device(device: str) -> str:
 
 
 def use(name: str) -> None:
-    """Select the active backend: "numpy" (or "cpu") or "cupy" (or "gpu")."""
-    global xp
+    """Select the active backend: "numpy" (or "cpu") or "cupy" (or "gpu").
+
+    "standin" (for tests) installs :mod:`tinygen.standin` as the GPU's module and selects it; a
+    later ``use("gpu")`` keeps meaning the stand-in until :func:`remove_standin`.
+    """
+    global xp, _cupy
     key = name.lower() if isinstance(name, str) else name
     if key in ("numpy", "cpu"):
         xp = numpy
     elif key in ("cupy", "gpu", "cuda"):
         xp = _require_gpu()
+    elif key == "standin":
+        from . import standin
+
+        _cupy = xp = standin
     else:
         raise ValueError(f"unknown backend {name!r}: expected 'numpy' or 'cupy'")
+
+
+def remove_standin() -> None:
+    """Give the "gpu" device back to real CuPy (or to nothing); NumPy becomes active if the
+    stand-in was."""
+    global xp, _cupy
+    if is_standin(xp):
+        xp = numpy
+    _cupy = _real_cupy
+
+
+def is_standin(module: Any) -> bool:
+    """True for :mod:`tinygen.standin`."""
+    return isinstance(module, types.ModuleType) and getattr(module, "IS_STANDIN", False) is True
+
+
+def current_backend() -> str:
+    """The name that ``use`` takes to select the active backend again: "numpy", "cupy" or "standin"."""
+    if xp is numpy:
+        return "numpy"
+    return "standin" if is_standin(xp) else "cupy"
 
 
 def default_device() -> str:
@@ -143,7 +181,9 @@ def to_device(array: Any, device: str) -> Any:
 
 
 def to_host(array: Any) -> numpy.ndarray:
-    """A NumPy array with the data of ``array`` (a copy if it lives on the GPU)."""
+    """A NumPy array with the data of ``array`` (a copy if it lives on the GPU).
+
+    The one way from the GPU to the host: CuPy refuses ``numpy.asarray`` of its arrays."""
     if _cupy is not None and isinstance(array, _cupy.ndarray):
         return _cupy.asnumpy(array)
     return numpy.asarray(array)
@@ -157,11 +197,29 @@ def scatter_add(target: Any, indices: Any, values: Any) -> None:
     accumulating version ``numpy.add.at`` and CuPy ``cupyx.scatter_add``.
     """
     if _cupy is not None and isinstance(target, _cupy.ndarray):
-        import cupyx  # type: ignore[import-not-found]
-
-        cupyx.scatter_add(target, indices, values)
+        _cupyx().scatter_add(target, indices, values)
     else:
         numpy.add.at(target, indices, values)
+
+
+def erf(array: Any) -> Any:
+    """erf(x) = 2/sqrt(pi) int_0^x e^(-s^2) ds, elementwise, on the device that holds ``array``
+    (SciPy's on the CPU, ``cupyx.scipy.special``'s on the GPU)."""
+    if _cupy is not None and isinstance(array, _cupy.ndarray):
+        return _cupyx().scipy.special.erf(array)
+    from scipy.special import erf as erf_on_host
+
+    return erf_on_host(array)
+
+
+def _cupyx() -> Any:
+    """CuPy's companion package (scatter_add, scipy.special), or the stand-in's imitation of it."""
+    if is_standin(_cupy):
+        return _cupy.cupyx
+    import cupyx  # type: ignore[import-not-found]
+    import cupyx.scipy.special  # type: ignore[import-not-found]  # noqa: F401  (a submodule, imported on demand)
+
+    return cupyx
 
 
 def as_strided(array: Any, shape: Sequence[int], strides: Sequence[int]) -> Any:
@@ -186,23 +244,57 @@ def tiny_exponent(dtype: Any) -> float:
 
 
 # ------------------------------------------------------------------------------------- random
+class _DeviceStream:
+    """The GPU's random stream, restorable although cuRAND's generators are not.
+
+    A cuRAND generator's state cannot be read back, so it cannot be stored in a checkpoint.
+    Instead draw number k of the stream comes from a generator seeded afresh with a seed made
+    from (entropy, k) by NumPy's SeedSequence. The stream's whole state is those two integers,
+    and restoring them replays every later draw. The generator is cuRAND's Philox, a
+    counter-based generator that costs nothing to seed (cuRAND's default, XORWOW, rebuilds its
+    state in a kernel at every seeding).
+    """
+
+    def __init__(self) -> None:
+        self.entropy, self.draws = 0, 0
+        self._generator: Any = None
+        self._module: Any = None  # the module that made _generator (CuPy, or the stand-in)
+
+    def reset(self, entropy: int, draws: int = 0) -> None:
+        """Continue the stream of ``entropy`` at draw number ``draws``."""
+        self.entropy, self.draws = int(entropy), int(draws)
+
+    def next(self) -> Any:
+        """The generator for the next draw (one call of its methods per draw)."""
+        module = _require_gpu()
+        if self._module is not module:
+            philox = module.cuda.curand.CURAND_RNG_PSEUDO_PHILOX4_32_10
+            self._generator, self._module = module.random.RandomState(numpy.uint64(0), method=philox), module
+        sequence = numpy.random.SeedSequence(self.entropy, spawn_key=(self.draws,))
+        # a numpy.uint64, not an int: CuPy before 13.3 refuses Python ints as seeds under NumPy 2
+        self._generator.seed(sequence.generate_state(1, numpy.uint64)[0])
+        self.draws += 1
+        return self._generator
+
+    def state(self) -> dict[str, int]:
+        return {"entropy": self.entropy, "draws": self.draws}
+
+
 class _Generators:
-    """The random generators behind every draw: one for the CPU, one (lazily) for the GPU."""
+    """The random generators behind every draw: NumPy's PCG64 for the CPU, a stream for the GPU.
+
+    Both come from one seed: the CPU's is ``SeedSequence(seed)``, the GPU's its children
+    ``SeedSequence(seed, spawn_key=(k,))``, so the two never repeat each other's numbers.
+    """
 
     def __init__(self, seed: int | None = None) -> None:
+        self.gpu = _DeviceStream()
         self.seed(seed)
 
     def seed(self, seed: int | None) -> None:
-        self.cpu = numpy.random.Generator(numpy.random.PCG64(seed))
-        self._seed = seed
-        self._gpu = None
-
-    @property
-    def gpu(self) -> Any:
-        if self._gpu is None:
-            cupy = _require_gpu()
-            self._gpu = cupy.random.RandomState(self._seed)
-        return self._gpu
+        sequence = numpy.random.SeedSequence(seed)  # seed=None: fresh entropy from the OS
+        self.cpu = numpy.random.Generator(numpy.random.PCG64(sequence))
+        self.gpu.reset(sequence.entropy)
 
 
 _rng = _Generators()
@@ -216,15 +308,26 @@ def manual_seed(seed: int) -> None:
 
 
 def get_rng_state() -> str:
-    """The CPU generator's state as a JSON string (storable in a checkpoint without pickle)."""
-    return json.dumps(_rng.cpu.bit_generator.state)
+    """Both generators' states as a JSON string (storable in a checkpoint without pickle):
+    ``{"cpu": PCG64's state, "gpu": {"entropy": ..., "draws": ...}}``."""
+    return json.dumps({"cpu": _rng.cpu.bit_generator.state, "gpu": _rng.gpu.state()})
 
 
 def set_rng_state(state: str) -> None:
-    """Restore a state returned by :func:`get_rng_state`."""
+    """Restore a state returned by :func:`get_rng_state` (or, from checkpoints written before the
+    GPU's state was stored, the CPU's state alone; the GPU's stream is then left as it is)."""
     if not isinstance(state, str):
         raise TypeError(f"set_rng_state expects the JSON string from get_rng_state, got {type(state).__name__}")
-    _rng.cpu.bit_generator.state = json.loads(state)
+    parsed = json.loads(state)
+    if not isinstance(parsed, dict) or not ("cpu" in parsed or "bit_generator" in parsed):
+        raise ValueError(f"set_rng_state: not a state from get_rng_state: {state[:80]!r}")
+    if "bit_generator" in parsed:  # the older format: PCG64's state only
+        _rng.cpu.bit_generator.state = parsed
+        return
+    _rng.cpu.bit_generator.state = parsed["cpu"]
+    gpu = parsed.get("gpu")
+    if gpu is not None:
+        _rng.gpu.reset(gpu["entropy"], gpu["draws"])
 
 
 def _shape(shape: Any) -> tuple[int, ...]:
@@ -236,14 +339,14 @@ def _shape(shape: Any) -> tuple[int, ...]:
 def randn(shape: Any, dtype: Any = float32, device: str = "cpu") -> Any:
     """Standard normal samples."""
     if check_device(device) == "gpu":
-        return _rng.gpu.standard_normal(_shape(shape), dtype=dtype)
+        return _rng.gpu.next().standard_normal(_shape(shape), dtype=dtype)
     return _rng.cpu.standard_normal(_shape(shape), dtype=dtype)
 
 
 def rand(shape: Any, dtype: Any = float32, device: str = "cpu") -> Any:
     """Uniform samples on [0, 1)."""
     if check_device(device) == "gpu":
-        return _rng.gpu.random_sample(_shape(shape), dtype=dtype)
+        return _rng.gpu.next().random_sample(_shape(shape), dtype=dtype)
     return _rng.cpu.random(_shape(shape), dtype=dtype)
 
 
@@ -256,14 +359,14 @@ def uniform(low: float, high: float, shape: Any, dtype: Any = float32, device: s
 def randint(low: int, high: int, shape: Any, device: str = "cpu") -> Any:
     """Integers uniform on [low, high), int64."""
     if check_device(device) == "gpu":
-        return _rng.gpu.randint(low, high, size=_shape(shape), dtype=int64)
+        return _rng.gpu.next().randint(low, high, size=_shape(shape), dtype=int64)
     return _rng.cpu.integers(low, high, size=_shape(shape), dtype=int64)
 
 
 def permutation(n: int, device: str = "cpu") -> Any:
     """A random permutation of range(n), int64."""
     if check_device(device) == "gpu":
-        return _rng.gpu.permutation(n).astype(int64)
+        return _rng.gpu.next().permutation(n).astype(int64)
     return _rng.cpu.permutation(n).astype(int64)
 
 

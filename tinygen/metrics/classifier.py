@@ -14,7 +14,6 @@ before the last layer.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 from typing import Any, Iterator
@@ -94,10 +93,10 @@ def _one_blas_thread() -> Iterator[None]:
 @contextlib.contextmanager
 def _private_cpu_stream(seed: int) -> Iterator[None]:
     """Run on the NumPy backend with a CPU stream seeded by ``seed``; restore both afterwards."""
-    previous_backend = "numpy" if B.xp is B.np else "cupy"
+    previous_backend = B.current_backend()
     previous_state = B.get_rng_state()
     B.use("numpy")
-    B.set_rng_state(json.dumps(B.np.random.Generator(B.np.random.PCG64(seed)).bit_generator.state))
+    B.manual_seed(seed)
     try:
         yield
     finally:

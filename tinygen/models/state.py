@@ -61,7 +61,7 @@ def _restored(saved: Any, current: Any) -> Any:
     if isinstance(current, Tensor):
         return Tensor(B.to_device(saved, current.device).copy(), requires_grad=current.requires_grad)
     device = B.device_of(current) if hasattr(current, "shape") and hasattr(current, "dtype") else B.default_device()
-    return B.to_device(B.np.array(saved), device)
+    return B.to_device(B.to_host(saved).copy(), device)  # a copy: the state dict keeps its own
 
 
 class ModelState:

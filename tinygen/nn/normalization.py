@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 from .. import backend as B
 from ..autograd import Tensor
+from ..promotion import as_number
 from ..ops.normalization import batch_norm, group_norm, layer_norm
 from .module import Module, Parameter
 
@@ -38,7 +39,8 @@ class _BatchNorm(Module):
             raise ValueError(f"{name}: num_features must be a positive integer, got {num_features!r}")
         if momentum is not None and not 0.0 <= momentum <= 1.0:
             raise ValueError(f"{name}: momentum must lie in [0, 1] (or be None), got {momentum}")
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        # eps as a Python number: a NumPy float64 eps would make the float32 statistics float64
+        self.num_features, self.eps, self.momentum = num_features, as_number(eps, name, "eps"), momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         xp = B.module_for(device or B.default_device())
         dtype = dtype or B.float32
@@ -120,7 +122,8 @@ class LayerNorm(Module):
         if not shape or not all(isinstance(s, int) and s > 0 for s in shape):
             raise ValueError(f"LayerNorm: normalized_shape must be a positive integer or a non-empty "
                              f"sequence of them, got {normalized_shape!r}")
-        self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
+        self.normalized_shape, self.elementwise_affine = shape, elementwise_affine
+        self.eps = as_number(eps, "LayerNorm", "eps")
         self.weight, self.bias = _affine_parameters(
             shape, (elementwise_affine, elementwise_affine and bias), dtype, device)
 
@@ -145,7 +148,8 @@ class GroupNorm(Module):
         if num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
                              f"num_groups ({num_groups})")
-        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+        self.num_groups, self.num_channels, self.affine = num_groups, num_channels, affine
+        self.eps = as_number(eps, "GroupNorm", "eps")
         self.weight, self.bias = _affine_parameters((num_channels,), (affine, affine), dtype, device)
 
     def forward(self, x: Tensor) -> Tensor:

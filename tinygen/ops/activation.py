@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 from .. import backend as B
+from .. import promotion as P
 from ..autograd import Function, Tensor
 from .reduction import logsumexp, normalize_dims
 from .shape import where
@@ -139,11 +140,7 @@ class LogSoftmax(Function):
 
 def _erf_array(x: Any) -> Any:
     """erf(x) = 2/sqrt(pi) int_0^x e^(-s^2) ds, elementwise, on the device that holds ``x``."""
-    if B.device_of(x) == "gpu":
-        from cupyx.scipy.special import erf as erf_on_device  # type: ignore[import-not-found]
-    else:
-        from scipy.special import erf as erf_on_device
-    return erf_on_device(x)
+    return B.erf(x)  # SciPy's on the CPU, cupyx's on the GPU
 
 
 class Erf(Function):
@@ -231,7 +228,8 @@ def relu(x: Tensor) -> Tensor:
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
-    return LeakyReLU(negative_slope)(x)
+    # the slope as a Python number, so x * slope keeps x's dtype (promotion.py)
+    return LeakyReLU(P.as_number(negative_slope, "leaky_relu", "negative_slope"))(x)
 
 
 def sigmoid(x: Tensor) -> Tensor:
@@ -245,6 +243,7 @@ def tanh(x: Tensor) -> Tensor:
 def softplus(x: Tensor, beta: float = 1.0) -> Tensor:
     """log(1 + exp(beta x)) / beta. Unlike PyTorch there is no linear ``threshold``: the stable
     form is exact everywhere."""
+    beta = P.as_number(beta, "softplus", "beta")
     if beta == 1.0:
         return Softplus()(x)
     return Softplus()(x * beta) * (1.0 / beta)
@@ -291,7 +290,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 
 def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x for x > 0, alpha (e^x - 1) otherwise. ``inplace``: as in :func:`silu`."""
-    return ELU(alpha)(x)
+    return ELU(P.as_number(alpha, "elu", "alpha"))(x)
 
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softplus", "log_sigmoid", "softmax",

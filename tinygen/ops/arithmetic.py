@@ -2,66 +2,95 @@
 
 Binary ops broadcast like NumPy; their backward undoes the broadcast with ``sum_to``. A backward
 returns ``None`` for an input that does not require grad, so no work is spent on constants.
+
+Operands of different dtypes meet in the dtype PyTorch's promotion gives (``tinygen.promotion``):
+float32 * int64 tensor is float32, and a float32 tensor times a 0-d float64 tensor stays float32.
+Each input's gradient comes back in that input's own dtype, as in PyTorch. Scalar arguments
+(clamp's bounds, pow's exponent) are made Python numbers first, so they never widen a tensor.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from .. import backend as B
+from .. import promotion as P
 from ..autograd import Function, Tensor
 from .broadcast import sum_to
+
+
+def _mixed(ufunc: str, x: Any, y: Any) -> Any:
+    """x <ufunc> y for arrays of different dtypes, computed in the promoted dtype. NumPy converts
+    the operands a block at a time, so a big bool mask is never copied whole as floats."""
+    return getattr(B.array_module(x, y), ufunc)(x, y, dtype=P.pair_dtype(x, y))
+
+
+def _grad_for(g: Tensor, t: Tensor) -> Tensor:
+    """dL/dt from dL/dz: summed over the axes broadcasting added, in t's own dtype (a float32
+    input beside a float64 one gets a float32 gradient, as in PyTorch)."""
+    g = sum_to(g, t.shape)
+    return g if g.dtype == t.dtype else g.to(t.dtype)
 
 
 class Add(Function):
     """z = x + y"""
 
     def forward(self, x: Any, y: Any) -> Any:
-        return x + y
+        return x + y if x.dtype == y.dtype else _mixed("add", x, y)
 
     def backward(self, gz: Tensor) -> tuple[Tensor | None, Tensor | None]:
         x, y = self.inputs
         # dz/dx = 1, dz/dy = 1
-        return (sum_to(gz, x.shape) if x.requires_grad else None,
-                sum_to(gz, y.shape) if y.requires_grad else None)
+        return (_grad_for(gz, x) if x.requires_grad else None,
+                _grad_for(gz, y) if y.requires_grad else None)
 
 
 class Sub(Function):
     """z = x - y"""
 
     def forward(self, x: Any, y: Any) -> Any:
-        return x - y
+        if x.dtype == y.dtype:
+            return x - y
+        if x.dtype == bool or y.dtype == bool:
+            raise TypeError(f"sub: subtracting with a bool tensor is not supported (PyTorch refuses it "
+                            f"too), got dtypes {x.dtype} and {y.dtype}; for a mask's complement use ~mask")
+        return _mixed("subtract", x, y)
 
     def backward(self, gz: Tensor) -> tuple[Tensor | None, Tensor | None]:
         x, y = self.inputs
         # dz/dx = 1, dz/dy = -1
-        return (sum_to(gz, x.shape) if x.requires_grad else None,
-                sum_to(-gz, y.shape) if y.requires_grad else None)
+        return (_grad_for(gz, x) if x.requires_grad else None,
+                _grad_for(-gz, y) if y.requires_grad else None)
 
 
 class Mul(Function):
     """z = x * y"""
 
     def forward(self, x: Any, y: Any) -> Any:
-        return x * y
+        return x * y if x.dtype == y.dtype else _mixed("multiply", x, y)
 
     def backward(self, gz: Tensor) -> tuple[Tensor | None, Tensor | None]:
         x, y = self.inputs
         # dz/dx = y, dz/dy = x
-        return (sum_to(gz * y, x.shape) if x.requires_grad else None,
-                sum_to(gz * x, y.shape) if y.requires_grad else None)
+        return (_grad_for(gz * y, x) if x.requires_grad else None,
+                _grad_for(gz * x, y) if y.requires_grad else None)
 
 
 class Div(Function):
-    """z = x / y"""
+    """z = x / y  (true division: integers divide into the default float, float32)"""
 
     def forward(self, x: Any, y: Any) -> Any:
-        return x / y
+        if x.dtype == y.dtype and x.dtype.kind == "f":
+            return x / y
+        dtype = P.pair_dtype(x, y)
+        if dtype.kind in "biu":
+            dtype = P.DEFAULT_FLOAT
+        return B.array_module(x, y).true_divide(x, y, dtype=dtype)
 
     def backward(self, gz: Tensor) -> tuple[Tensor | None, Tensor | None]:
         x, y = self.inputs
         # dz/dx = 1 / y, dz/dy = -x / y^2
-        gx = sum_to(gz / y, x.shape) if x.requires_grad else None
-        gy = sum_to(-gz * x / (y * y), y.shape) if y.requires_grad else None
+        gx = _grad_for(gz / y, x) if x.requires_grad else None
+        gy = _grad_for(-gz * x / (y * y), y) if y.requires_grad else None
         return gx, gy
 
 
@@ -96,12 +125,18 @@ class Pow(Function):
         return gy * (c * x ** (c - 1))
 
 
+def _floating(x: Any) -> Any:
+    """x itself, or an integer or bool x as the default float (exp, log and sqrt of integers give
+    float32 in PyTorch; NumPy would give float64, or float16 for bools)."""
+    return x if x.dtype.kind in "fc" else x.astype(P.DEFAULT_FLOAT)
+
+
 class Exp(Function):
     """y = exp(x)"""
 
     def forward(self, x: Any) -> Any:
         with B.quiet_underflow():
-            return B.array_module(x).exp(x)
+            return B.array_module(x).exp(_floating(x))
 
     def backward(self, gy: Tensor) -> Tensor:
         # dy/dx = exp(x) = y
@@ -112,7 +147,7 @@ class Log(Function):
     """y = log(x)"""
 
     def forward(self, x: Any) -> Any:
-        return B.array_module(x).log(x)
+        return B.array_module(x).log(_floating(x))
 
     def backward(self, gy: Tensor) -> Tensor:
         (x,) = self.inputs
@@ -124,7 +159,7 @@ class Sqrt(Function):
     """y = sqrt(x)"""
 
     def forward(self, x: Any) -> Any:
-        return B.array_module(x).sqrt(x)
+        return B.array_module(x).sqrt(_floating(x))
 
     def backward(self, gy: Tensor) -> Tensor:
         # dy/dx = 1 / (2 sqrt(x)) = 0.5 / y
@@ -184,13 +219,25 @@ def neg(x: Tensor) -> Tensor:
     return Neg()(x)
 
 
+def _promoted_beside(x: Tensor, scalar: Any) -> Tensor:
+    """x in the dtype an op of x with ``scalar`` (a number, or a 0-d array or tensor) computes in.
+    A dimensioned floating x never changes; an integer x with a float scalar becomes float32."""
+    if x.ndim and x.dtype.kind in "fc":
+        return x
+    value = scalar.data if isinstance(scalar, Tensor) else scalar  # a number, or a 0-d array
+    dtype = P.result_type([x.data], [value]) if P.is_number(value) else P.result_type([x.data, value])
+    return x if dtype == x.dtype else x.to(dtype)
+
+
 def pow(x: Any, exponent: Any) -> Tensor:
-    """x ** exponent. A tensor exponent is computed as exp(exponent * log(x)) (needs x > 0)."""
-    if isinstance(exponent, Tensor):
+    """x ** exponent. A constant exponent c (a number, a 0-d array, a 0-d tensor that does not
+    require grad) gives Pow(c); a tensor exponent is computed as exp(exponent * log(x)) (needs x > 0)."""
+    if isinstance(exponent, Tensor) and (exponent.ndim or exponent.requires_grad):
         return exp(exponent * log(x))
     if not isinstance(x, Tensor):  # number ** tensor is handled by Tensor.__rpow__
         raise TypeError(f"pow: expected a Tensor base, got {type(x).__name__}")
-    return Pow(exponent)(x)
+    c = P.as_number(exponent, "pow", "exponent")
+    return Pow(c)(_promoted_beside(x, exponent))
 
 
 def exp(x: Tensor) -> Tensor:
@@ -218,8 +265,17 @@ def check_clamp_bounds(min: float | None, max: float | None, where: str = "clamp
 
 
 def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
-    check_clamp_bounds(min, max)
-    return Clamp(min, max)(x)
+    """min(max(x, min), max). The bounds are numbers (or 0-d arrays or tensors); an integer x with
+    a float bound is clamped as float32, as in PyTorch."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"clamp: input must be a Tensor, got {type(x).__name__}")
+    lo = None if min is None else P.as_number(min, "clamp", "min")
+    hi = None if max is None else P.as_number(max, "clamp", "max")
+    check_clamp_bounds(lo, hi)
+    for bound in (min, max):
+        if bound is not None:
+            x = _promoted_beside(x, bound)
+    return Clamp(lo, hi)(x)
 
 
 clip = clamp

@@ -9,6 +9,10 @@ return bool tensors that do not require grad, to be used as masks (``where(x > 0
 
 ``& | ^ ~`` follow PyTorch: on bool tensors they are logical and, or, xor, not; on integer
 tensors they act bit by bit; on floating-point tensors they are an error.
+
+Both sides are compared in the dtype PyTorch's promotion gives (``tinygen.promotion``): a float32
+tensor is compared with 0.1, np.float64(0.1) or a 0-d float64 tensor in float32 alike, and with
+an int64 tensor in float32.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import numbers
 from typing import Any
 
 from .. import backend as B
+from .. import promotion as P
 from ..autograd import Tensor
 from .reduction import Dim, dim_or_axis, normalize_dims
 
@@ -40,7 +45,7 @@ def _other_array(x: Tensor, other: Any, op: str) -> Any:
                                 f"{x.shape}) and {other.device} (shape {other.shape})")
         data = other.data
     elif isinstance(other, numbers.Number):
-        return other  # a Python or NumPy scalar: NumPy's rules keep x's dtype
+        return other  # a Python or NumPy scalar: a wrapped number (see _operands)
     elif _is_operand(other):
         data = B.to_device(other, x.device)
     else:
@@ -50,6 +55,21 @@ def _other_array(x: Tensor, other: Any, op: str) -> Any:
     except ValueError:
         raise ValueError(f"{op}: shapes {x.shape} and {data.shape} do not broadcast") from None
     return data
+
+
+def _operands(x: Tensor, other: Any, op: str) -> tuple[Any, Any]:
+    """x's data and ``other`` (checked by ``_other_array``) in the dtype they meet in."""
+    a, b = x.data, _other_array(x, other, op)
+    if (type(b) is float or type(b) is int) and a.dtype.kind == "f":
+        return a, b  # the common case, x > 0: NumPy reads a Python number in x's dtype
+    if P.is_number(b):
+        dtype = P.result_type([a], [b])
+        b = b.item() if isinstance(b, B.np.generic) else b  # a Python number: NumPy reads it in dtype
+        return (a if a.dtype == dtype else a.astype(dtype)), b
+    if a.dtype == b.dtype:
+        return a, b
+    dtype = P.pair_dtype(a, b)
+    return (a if a.dtype == dtype else a.astype(dtype)), (b if b.dtype == dtype else b.astype(dtype))
 
 
 def _result(x: Tensor, result: Any) -> Tensor:
@@ -62,37 +82,43 @@ def _result(x: Tensor, result: Any) -> Tensor:
 def eq(x: Tensor, other: Any) -> Tensor:
     """x == other, elementwise (broadcasting), as a bool tensor."""
     x = _check_tensor(x, "eq")
-    return _result(x, x.data == _other_array(x, other, "eq"))
+    a, b = _operands(x, other, "eq")
+    return _result(x, a == b)
 
 
 def ne(x: Tensor, other: Any) -> Tensor:
     """x != other, elementwise, as a bool tensor."""
     x = _check_tensor(x, "ne")
-    return _result(x, x.data != _other_array(x, other, "ne"))
+    a, b = _operands(x, other, "ne")
+    return _result(x, a != b)
 
 
 def lt(x: Tensor, other: Any) -> Tensor:
     """x < other, elementwise, as a bool tensor."""
     x = _check_tensor(x, "lt")
-    return _result(x, x.data < _other_array(x, other, "lt"))
+    a, b = _operands(x, other, "lt")
+    return _result(x, a < b)
 
 
 def le(x: Tensor, other: Any) -> Tensor:
     """x <= other, elementwise, as a bool tensor."""
     x = _check_tensor(x, "le")
-    return _result(x, x.data <= _other_array(x, other, "le"))
+    a, b = _operands(x, other, "le")
+    return _result(x, a <= b)
 
 
 def gt(x: Tensor, other: Any) -> Tensor:
     """x > other, elementwise, as a bool tensor."""
     x = _check_tensor(x, "gt")
-    return _result(x, x.data > _other_array(x, other, "gt"))
+    a, b = _operands(x, other, "gt")
+    return _result(x, a > b)
 
 
 def ge(x: Tensor, other: Any) -> Tensor:
     """x >= other, elementwise, as a bool tensor."""
     x = _check_tensor(x, "ge")
-    return _result(x, x.data >= _other_array(x, other, "ge"))
+    a, b = _operands(x, other, "ge")
+    return _result(x, a >= b)
 
 
 # ------------------------------------------------------------------------------ boolean logic
@@ -117,21 +143,24 @@ def bitwise_and(x: Tensor, other: Any) -> Tensor:
     """x & other: logical and of bool tensors (bitwise on integers)."""
     x = _check_tensor(x, "bitwise_and")
     _check_logical("bitwise_and", "&", x, other)
-    return _result(x, x.data & _other_array(x, other, "bitwise_and"))
+    a, b = _operands(x, other, "bitwise_and")
+    return _result(x, a & b)
 
 
 def bitwise_or(x: Tensor, other: Any) -> Tensor:
     """x | other: logical or of bool tensors (bitwise on integers)."""
     x = _check_tensor(x, "bitwise_or")
     _check_logical("bitwise_or", "|", x, other)
-    return _result(x, x.data | _other_array(x, other, "bitwise_or"))
+    a, b = _operands(x, other, "bitwise_or")
+    return _result(x, a | b)
 
 
 def bitwise_xor(x: Tensor, other: Any) -> Tensor:
     """x ^ other: logical exclusive or of bool tensors (bitwise on integers)."""
     x = _check_tensor(x, "bitwise_xor")
     _check_logical("bitwise_xor", "^", x, other)
-    return _result(x, x.data ^ _other_array(x, other, "bitwise_xor"))
+    a, b = _operands(x, other, "bitwise_xor")
+    return _result(x, a ^ b)
 
 
 def bitwise_not(x: Tensor) -> Tensor:

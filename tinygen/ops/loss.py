@@ -23,6 +23,7 @@ import math
 from typing import Any
 
 from .. import backend as B
+from .. import promotion as P
 from ..autograd import AnomalyError, Function, Tensor, is_anomaly_enabled
 from .activation import log_softmax, sigmoid, softplus
 from .arithmetic import abs, clamp, exp, log
@@ -153,6 +154,21 @@ def _as_target(target: Any, like: Tensor) -> Tensor:
     return Tensor._make(array)
 
 
+# ------------------------------------------------------------------------- mixed dtypes
+def _meet(x: Any, t: Any) -> tuple[Any, Any]:
+    """The arrays x and t in the dtype they meet in (promotion.py): an integer target joins a
+    float32 input in float32; a float64 target makes the loss float64, as in PyTorch."""
+    if x.dtype == t.dtype:
+        return x, t
+    dtype = P.pair_dtype(x, t)
+    return x.astype(dtype, copy=False), t.astype(dtype, copy=False)
+
+
+def _in_dtype_of(g: Tensor | None, t: Tensor) -> Tensor | None:
+    """An input's gradient in that input's dtype (a float32 input of a float64 loss gets float32)."""
+    return g if g is None or g.dtype == t.dtype else g.to(t.dtype)
+
+
 # ------------------------------------------------------------------------------------- losses
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
     """Mean squared error: (input - target)^2, averaged (or summed) over all elements."""
@@ -178,6 +194,7 @@ class BCEWithLogits(Function):
 
     def forward(self, x: Any, t: Any) -> Any:
         xp = B.array_module(x)
+        x, t = _meet(x, t)
         with B.quiet_underflow():
             return xp.maximum(x, 0) - t * x + xp.log1p(xp.exp(-xp.abs(x)))
 
@@ -186,7 +203,7 @@ class BCEWithLogits(Function):
         # dl/dx = sigma(x) - t,   dl/dt = -x
         gx = gl * (sigmoid(x) - t) if x.requires_grad else None
         gt = -gl * x if t.requires_grad else None
-        return gx, gt
+        return _in_dtype_of(gx, x), _in_dtype_of(gt, t)
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
@@ -230,6 +247,7 @@ class BinaryCrossEntropy(Function):
 
     def forward(self, x: Any, t: Any) -> Any:
         xp = B.array_module(x)
+        x, t = _meet(x, t)
         with B.np.errstate(divide="ignore"):  # log 0 = -inf, floored at -100 below
             log_x = xp.maximum(xp.log(x), _LOG_FLOOR)
             log_1mx = xp.maximum(xp.log1p(-x), _LOG_FLOOR)
@@ -243,7 +261,7 @@ class BinaryCrossEntropy(Function):
         gt = None
         if t.requires_grad:
             gt = gl * (log(clamp(1 - x, min=_EXP_LOG_FLOOR)) - log(clamp(x, min=_EXP_LOG_FLOOR)))
-        return gx, gt
+        return _in_dtype_of(gx, x), _in_dtype_of(gt, t)
 
 
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
@@ -335,6 +353,7 @@ def cross_entropy(input: Tensor, target: Any, reduction: str = "mean",  # noqa: 
     """
     name = "cross_entropy"
     _check_scores(name, "input", input, reduction)
+    label_smoothing = P.as_number(label_smoothing, name, "label_smoothing")
     _check_label_smoothing(name, label_smoothing)
     _check_class_weight(name, weight, input)
     target = _as_target(target, input)
@@ -406,11 +425,15 @@ class ClampMinKeepGrad(Function):
 def _gaussian_var(name: str, var: Any, input: Tensor) -> Tensor:  # noqa: A002
     """``var`` as PyTorch accepts it: a number, the input's shape, the input's shape without its
     last dim (then one variance per row), or the input's shape with exactly one dim of size 1."""
-    if isinstance(var, (int, float)) and not isinstance(var, bool):
+    if P.is_number(var) and not isinstance(var, (bool, B.np.bool_)):  # Python or NumPy
+        var = P.as_number(var, name, "var")
         if var < 0:
             raise ValueError(f"{name}: var must be non-negative, got {var}")
         return Tensor._make(B.array_module(input.data).full(input.shape, var, dtype=input.dtype))
     _check_tensors(name, var=var)
+    if not B.is_float(var.data):  # PyTorch refuses them too
+        raise TypeError(f"{name}: var must be a number or a floating-point tensor, got a tensor of dtype "
+                        f"{var.dtype} and shape {var.shape}")
     _check_finite(name, var=var)
     if var.data.size and float(var.data.min()) < 0:
         raise ValueError(f"{name}: var must be non-negative, got a minimum of {float(var.data.min())}")
@@ -435,6 +458,7 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor | float, full: 
     """
     name = "gaussian_nll_loss"
     _check_pair(name, reduction, input, target)
+    eps = P.as_number(eps, name, "eps")  # a Python number: max(var, eps) keeps var's dtype
     v = ClampMinKeepGrad(eps)(_gaussian_var(name, var, input))
     # l = (log v + (x - t)^2 / v) / 2
     d = input - target

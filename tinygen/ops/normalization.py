@@ -53,6 +53,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from .. import backend as B
+from .. import promotion as P
 from ..autograd import Function, Tensor
 
 
@@ -147,6 +148,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     """
     where = "batch_norm"
     c = _check(input, running_mean, running_var, weight, bias, where)
+    # Python numbers, so that sigma2 + eps stays in x's dtype (a float64 eps would widen inv_std)
+    eps, momentum = P.as_number(eps, where, "eps"), P.as_number(momentum, where, "momentum")
     axes = (0,) + tuple(range(2, input.ndim))
     shape = (1, c) + (1,) * (input.ndim - 2)
     xp = B.array_module(input.data)
@@ -234,6 +237,7 @@ def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Ten
     shape ``normalized_shape``)."""
     where = "layer_norm"
     _check_float_input(input, where)
+    eps = P.as_number(eps, where, "eps")  # a Python number keeps sigma2 + eps in x's dtype
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(shape)
     if k == 0 or input.ndim < k or input.shape[input.ndim - k:] != shape:
@@ -252,6 +256,7 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,  # 
     channels and all positions, then y = weight[c] * x_hat + bias[c] per channel."""
     where = "group_norm"
     _check_float_input(input, where)
+    eps = P.as_number(eps, where, "eps")  # a Python number keeps sigma2 + eps in x's dtype
     if input.ndim < 2:
         raise ValueError(f"{where}: expected an input of shape (N, C, ...), got shape {input.shape}")
     n, c = input.shape[:2]

@@ -11,6 +11,7 @@ import builtins
 from typing import Any, NamedTuple, Sequence
 
 from .. import backend as B
+from .. import promotion as P
 from ..autograd import Function, Tensor
 from .broadcast import broadcast_to
 
@@ -247,6 +248,8 @@ def norm(x: Tensor, p: float | str = 2, dim: Dim = None, keepdim: bool = False, 
         if dim is not None and len(axes) > 2:
             raise ValueError(f"norm: p='fro' takes at most 2 dims, got dim={dim!r}")
         p = 2
+    if P.is_number(p) and not isinstance(p, (bool, B.np.bool_)):
+        p = P.as_number(p, "norm", "p")  # a NumPy p as a Python number: |x|^p keeps x's dtype
     if isinstance(p, (str, bool)) or not isinstance(p, (int, float)) or not p > 0:
         raise ValueError(f"norm: p must be a positive number, inf or 'fro', got p={p!r}")
     from .arithmetic import abs

@@ -11,6 +11,7 @@ import numbers
 from typing import Any, Sequence
 
 from .. import backend as B
+from .. import promotion as P
 from ..autograd import Function, ShapeError, Tensor
 from .broadcast import broadcast_to, sum_to
 
@@ -301,6 +302,9 @@ class Where(Function):
         self.condition = condition
 
     def forward(self, x: Any, y: Any) -> Any:
+        if x.dtype != y.dtype:  # PyTorch's promotion (a 0-d operand does not widen the other)
+            dtype = P.pair_dtype(x, y)
+            x, y = x.astype(dtype, copy=False), y.astype(dtype, copy=False)
         return B.array_module(x, y).where(self.condition, x, y)
 
     def backward(self, gz: Tensor) -> tuple[Tensor | None, Tensor | None]:

@@ -12,9 +12,10 @@ Resuming is exact on the CPU: a run of N steps stopped at N/2 and resumed gives 
 parameters, bit for bit, as N steps straight through. The checkpoint holds, besides the model's
 networks, optimisers and buffers (``ModelState.state_dict``), the random generator's state and
 the data loader's position; the loader's batches are a pure function of (seed, epoch, position),
-so a resumed run draws the batches it would have drawn, however many batches each step takes. On
-the GPU a resumed run continues correctly but not bit for bit: the backend exposes the CPU
-generator's state only, and GPU kernels may sum in a different order from run to run.
+so a resumed run draws the batches it would have drawn, however many batches each step takes. The
+generator's state covers the GPU's random stream too, so a run on the GPU resumes with the random
+numbers it would have drawn; it may still differ from a straight run in the last bits, since
+some GPU kernels (atomic additions) sum in a different order from run to run.
 """
 from __future__ import annotations
 

@@ -36,7 +36,10 @@ def graph(y: Tensor) -> str:
     lines.append(f"  {out_key} [penwidth=2];")
     for fn in _topological_order([y]):
         f_key = f"f{id(fn)}"
-        lines.append(f'  {f_key} [label="{fn.op_name()}", shape=box, style=filled, fillcolor=lightgrey];')
+        # a backward without retain_graph=True frees what an op saved, its inputs included:
+        # the picture then stops at that op (draw the graph before backward to see it whole)
+        label = fn.op_name() + ("\\n(freed by backward)" if fn._released else "")
+        lines.append(f'  {f_key} [label="{label}", shape=box, style=filled, fillcolor=lightgrey];')
         for t in fn.inputs:
             lines.append(f"  {tensor_node(t)} -> {f_key};")
         out = fn.output
