@@ -43,8 +43,8 @@ def test_col2im_is_the_adjoint_of_im2col(geometry: tuple) -> None:
     g = rng.standard_normal((n * ho * wo, kh * kw * c))
     lhs = float((K.im2col(x, (kh, kw), stride, padding, (ho, wo)) * g).sum())
     target = np.zeros((n, h, w, c))  # channels-last, like the kernels
-    # col2im_add reads cols as (kH, kW, n, H_out, W_out, C)
-    K.col2im_add(target, g.reshape(n, ho, wo, kh, kw, c).transpose(3, 4, 0, 1, 2, 5), stride, padding)
+    # col2im_add reads cols as im2col writes them: (n, H_out, W_out, kH, kW, C)
+    K.col2im_add(target, g.reshape(n, ho, wo, kh, kw, c), stride, padding)
     rhs = float((x.transpose(0, 2, 3, 1) * target).sum())
     assert abs(lhs - rhs) <= 1e-12 * max(1.0, abs(lhs))
 

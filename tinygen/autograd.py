@@ -12,7 +12,9 @@ The whole idea in four lines:
 
 ``backward`` methods are written with tensor ops, not raw arrays. With ``create_graph=True`` the
 backward pass is itself recorded, so gradients of gradients (a WGAN-GP gradient penalty) come out
-of the same code.
+of the same code. The usual ``loss.backward()`` builds no graph, so the hot ops also carry
+``backward_arrays``: the same chain rule computed directly on arrays, with no Tensor or Function
+made along the way. The engine takes it whenever no graph is being built (see "the lean path").
 
 As in PyTorch, backward frees the graph as it goes: once an op's backward has run, the op lets go
 of its inputs and whatever it saved in forward, so the memory of the intermediate values returns
@@ -38,6 +40,10 @@ from . import promotion as P
 # ---------------------------------------------------------------------------- global switches
 _grad_enabled = True
 _anomaly_enabled = False
+# The lean path: without create_graph, backward uses each op's ``backward_arrays`` when it has one.
+# Turning it off runs every op's tensor-op ``backward``, as with create_graph (for measurements
+# and for tests that compare the two).
+_lean_backward = True
 
 
 class _GradMode(contextlib.ContextDecorator):
@@ -597,13 +603,16 @@ class Function:
     created_at: str = ""
 
     def __call__(self, *inputs: Any) -> Tensor:
-        tensors = tuple(x if isinstance(x, Tensor) else _constant(x, inputs) for x in inputs)
+        tensors = inputs
+        for x in inputs:
+            if not isinstance(x, Tensor):  # a number or an array among the inputs: wrap them all
+                tensors = tuple(x if isinstance(x, Tensor) else _constant(x, inputs) for x in inputs)
+                break
         if B._cupy is not None and len(tensors) > 1:
             _check_same_device(self, tensors)
-        arrays = [t.data for t in tensors]
         token = _quiet_fp()  # NumPy's floating-point warnings off during forward (see the backend)
         try:
-            y = self.forward(*arrays)
+            y = self.forward(*[t.data for t in tensors])
         except ShapeError:
             raise
         except ValueError as error:  # broadcasting and shape errors from deep inside NumPy
@@ -615,7 +624,12 @@ class Function:
             self.created_at = _user_frame()
             if not _all_finite(y):
                 raise AnomalyError(f"{self.describe(tensors)} produced NaN or inf in its forward pass")
-        needs_grad = _grad_enabled and any(t.requires_grad for t in tensors)
+        needs_grad = False
+        if _grad_enabled:  # under no_grad nothing is recorded, so nothing more is looked at
+            for t in tensors:
+                if t.requires_grad:
+                    needs_grad = True
+                    break
         out = Tensor._make(y, needs_grad)
         if y.base is not None:  # a view (reshape, permute, slice): maybe of an input's memory
             _share_version_with_input(out, tensors)
@@ -644,6 +658,12 @@ class Function:
 
     def backward(self, gy: Tensor) -> Any:
         raise NotImplementedError
+
+    # Optional: ``backward_arrays(self, gy: array) -> array | None | tuple of those``, the chain rule
+    # of ``backward`` computed on arrays (the same values, bit for bit), used when backward builds
+    # no graph. ``None`` here: the op has only its tensor-op ``backward``. A subclass that
+    # overrides ``backward`` overrides this too (or sets it back to None).
+    backward_arrays: Callable[..., Any] | None = None
 
     @classmethod
     def op_name(cls) -> str:
@@ -748,8 +768,8 @@ def _topological_order(outputs: Sequence[Tensor]) -> list[Function]:
     return order
 
 
-def _accumulate(current: Tensor | None, g: Tensor) -> Tensor:
-    # gradients add up: dL/dx = sum over every use of x (never overwrite)
+def _accumulate(current: Any, g: Any) -> Any:
+    # gradients add up: dL/dx = sum over every use of x (never overwrite); tensors or arrays
     return g if current is None else current + g
 
 
@@ -769,21 +789,28 @@ def _leading_to(order: list[Function], wanted: dict[int, int]) -> list[Function]
 def _run_backward(outputs: Sequence[Tensor], seeds: Sequence[Tensor], inputs: Sequence[Tensor] | None,
                   create_graph: bool, retain_graph: bool) -> list[Tensor | None] | None:
     """The backward pass shared by ``Tensor.backward`` (inputs=None: accumulate into ``.grad``
-    of every leaf) and :func:`grad` (return the gradients of ``inputs``, touch no ``.grad``)."""
+    of every leaf) and :func:`grad` (return the gradients of ``inputs``, touch no ``.grad``).
+
+    The lean path: when no graph is being built (no ``create_graph``; not under detect_anomaly,
+    whose checks run inside each op), the gradients travel as bare arrays and each op's
+    ``backward_arrays`` computes them where it has one; an op with only ``backward`` gets its
+    upstream gradient wrapped in a Tensor. The values are the same either way.
+    """
+    lean = _lean_backward and not create_graph and not _anomaly_enabled
     wanted = {id(t): i for i, t in enumerate(inputs)} if inputs is not None else None
-    found: list[Tensor | None] = [None] * (len(inputs) if inputs is not None else 0)
+    found: list[Any] = [None] * (len(inputs) if inputs is not None else 0)
     # id(function) -> (its output, dL/d(its output)). Holding the output keeps it alive until the
     # function's backward has run: its consumers free their inputs before that, and
     # ``Function.output`` is only a weak reference (exp's backward reads it).
-    pending: dict[int, tuple[Tensor | None, Tensor]] = {}
+    pending: dict[int, tuple[Tensor | None, Any]] = {}
 
-    def send(fn: Function, g: Tensor) -> None:
+    def send(fn: Function, g: Any) -> None:
         entry = pending.get(id(fn))
         pending[id(fn)] = (fn._output(), g) if entry is None else (entry[0], _accumulate(entry[1], g))
 
-    def deliver(t: Tensor, g: Tensor) -> None:
+    def deliver(t: Tensor, g: Any) -> None:  # g: a Tensor, or an array on the lean path
         if g.dtype != t.dtype:  # as in PyTorch, a gradient has its tensor's dtype
-            g = g.to(t.dtype)
+            g = g.astype(t.dtype) if lean else g.to(t.dtype)
         if wanted is not None:
             if id(t) in wanted:
                 i = wanted[id(t)]
@@ -792,7 +819,9 @@ def _run_backward(outputs: Sequence[Tensor], seeds: Sequence[Tensor], inputs: Se
                 send(t.creator, g)
         elif t.creator is not None:
             send(t.creator, g)
-        else:  # a leaf: accumulate into .grad (detached unless building a graph)
+        elif lean:  # a leaf: accumulate into .grad
+            t.grad = _accumulate(t.grad, Tensor._make(g))
+        else:  # (detached unless building a graph)
             t.grad = _accumulate(t.grad, g if create_graph else g.detach())
 
     order = _topological_order(outputs)
@@ -802,20 +831,22 @@ def _run_backward(outputs: Sequence[Tensor], seeds: Sequence[Tensor], inputs: Se
     _backward_depth += 1
     try:
         with _GradMode(create_graph), _quiet_floating_point():
-            _backward_pass(outputs, seeds, order, deliver, pending, retain_graph)
+            for out, seed in zip(outputs, seeds):
+                deliver(out, seed.data if lean else seed)
+            _backward_pass(order, deliver, pending, retain_graph, lean)
     finally:
         _backward_depth -= 1
-    return found if inputs is not None else None
+    if inputs is None:
+        return None
+    return [None if g is None else Tensor._make(g) for g in found] if lean else found
 
 
-def _backward_pass(outputs: Sequence[Tensor], seeds: Sequence[Tensor], order: list[Function],
-                   deliver: Callable[[Tensor, Tensor], None],
-                   pending: dict[int, tuple[Tensor | None, Tensor]], retain_graph: bool) -> None:
-    """Walk ``order`` from ``outputs`` to the leaves, handing each gradient on with ``deliver``
+def _backward_pass(order: list[Function], deliver: Callable[[Tensor, Any], None],
+                   pending: dict[int, tuple[Tensor | None, Any]], retain_graph: bool, lean: bool) -> None:
+    """Walk ``order`` from the outputs to the leaves, handing each gradient on with ``deliver``
     and, unless ``retain_graph``, releasing each function as soon as its backward has run (in a
-    topological order that is once per pass, after every consumer of its output has run)."""
-    for out, seed in zip(outputs, seeds):
-        deliver(out, seed)
+    topological order that is once per pass, after every consumer of its output has run).
+    ``lean``: the gradients are arrays, computed by ``backward_arrays`` where an op has one."""
     for fn in order:
         entry = pending.pop(id(fn), None)
         if entry is None:  # no gradient reached fn
@@ -827,17 +858,11 @@ def _backward_pass(outputs: Sequence[Tensor], seeds: Sequence[Tensor], order: li
             raise RuntimeError(_released_message(fn))
         if fn._clock != _clock:  # something was written in place since fn ran: one of its inputs?
             _check_versions(fn)
-        try:
-            grads = fn.backward(gy)
-        except AnomalyError as error:  # an op inside this backward: name the op being differentiated
-            raise AnomalyError(f"{fn.describe()} produced NaN or inf in its backward pass "
-                               f"(inside it, {error})") from None
-        if not isinstance(grads, tuple):
-            grads = (grads,)
+        grads = _local_backward(fn, gy, lean)
         for t, g in zip(fn.inputs, grads):
             if g is None or not t.requires_grad:
                 continue
-            if _anomaly_enabled and not _all_finite(g.data):
+            if _anomaly_enabled and not _all_finite(g if lean else g.data):
                 raise AnomalyError(f"{fn.describe()} produced NaN or inf in its backward pass "
                                    f"(gradient for the input of shape {t.shape})")
             if g.shape != t.shape:  # a bug in an op's backward: say which op
@@ -846,6 +871,24 @@ def _backward_pass(outputs: Sequence[Tensor], seeds: Sequence[Tensor], order: li
             deliver(t, g)
         if not retain_graph:
             _release(fn)
+
+
+def _local_backward(fn: Function, gy: Any, lean: bool) -> tuple[Any, ...]:
+    """fn's gradients for its inputs, as a tuple: arrays from ``backward_arrays`` (or from
+    ``backward``, unwrapped) on the lean path, tensors from ``backward`` otherwise."""
+    if lean and fn.backward_arrays is not None:
+        grads = fn.backward_arrays(gy)
+        return grads if isinstance(grads, tuple) else (grads,)
+    try:
+        grads = fn.backward(Tensor._make(gy) if lean else gy)
+    except AnomalyError as error:  # an op inside this backward: name the op being differentiated
+        raise AnomalyError(f"{fn.describe()} produced NaN or inf in its backward pass "
+                           f"(inside it, {error})") from None
+    if not isinstance(grads, tuple):
+        grads = (grads,)
+    if lean:
+        return tuple(None if g is None else g.data for g in grads)
+    return grads
 
 
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],

@@ -7,6 +7,9 @@ exponential is only ever taken of a non-positive number.
 NumPy has no erf. ``_erf_array`` takes it from SciPy on the CPU (SciPy comes with scikit-learn,
 a dependency) and from ``cupyx.scipy.special`` on the GPU, so the op runs on each array's own
 device like every other op here.
+
+The hot activations also carry ``backward_arrays``: their ``backward`` computed step for step on
+bare arrays, which the engine runs when no graph is being built.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from typing import Any
 from .. import backend as B
 from .. import promotion as P
 from ..autograd import Function, Tensor
+from .arithmetic import _mixed
 from .reduction import logsumexp, normalize_dims
 from .shape import where
 
@@ -31,6 +35,9 @@ class ReLU(Function):
         # dy/dx = 1 where x > 0, else 0 (a constant mask)
         return gy * Tensor._make(x.data > 0)
 
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
+        return _mixed("multiply", gy, self.inputs[0].data > 0)
+
 
 class LeakyReLU(Function):
     """y = x if x > 0 else negative_slope * x"""
@@ -45,13 +52,19 @@ class LeakyReLU(Function):
         return xp.where(x > 0, x, x * self.negative_slope)
 
     def backward(self, gy: Tensor) -> Tensor:
-        (x,) = self.inputs
-        a = self.negative_slope
-        # dy/dx = 1 where x > 0, else negative_slope (a constant): 1 - (1 - a) [x <= 0]
-        slope = (x.data <= 0).astype(x.dtype)
-        slope *= a - 1
+        # dy/dx = 1 where x > 0, else negative_slope (a constant)
+        return gy * Tensor._make(self._slope())
+
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
+        return gy * self._slope()
+
+    def _slope(self) -> Any:
+        """dy/dx as an array: 1 - (1 - a) [x <= 0]."""
+        x = self.inputs[0].data
+        slope = (x <= 0).astype(x.dtype)
+        slope *= self.negative_slope - 1
         slope += 1
-        return gy * Tensor._make(slope)
+        return slope
 
 
 def _sigmoid_array(x: Any) -> Any:
@@ -73,6 +86,10 @@ class Sigmoid(Function):
         # dy/dx = y (1 - y)
         return gy * y * (1 - y)
 
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
+        y = self.output.data
+        return gy * y * (1 - y)
+
 
 class Tanh(Function):
     """y = tanh(x)"""
@@ -83,6 +100,10 @@ class Tanh(Function):
     def backward(self, gy: Tensor) -> Tensor:
         y = self.output
         # dy/dx = 1 - y^2
+        return gy * (1 - y * y)
+
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
+        y = self.output.data
         return gy * (1 - y * y)
 
 
@@ -98,6 +119,9 @@ class Softplus(Function):
         (x,) = self.inputs
         # dy/dx = e^x / (1 + e^x) = sigmoid(x)
         return gy * sigmoid(x)
+
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
+        return gy * _sigmoid_array(self.inputs[0].data)
 
 
 class Softmax(Function):
@@ -116,6 +140,10 @@ class Softmax(Function):
         y = self.output
         # dy_i/dx_j = y_i (delta_ij - y_j)  =>  dL/dx = y * (gy - sum_j gy_j y_j)
         return y * (gy - (gy * y).sum(self.axis, keepdim=True))
+
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
+        y = self.output.data
+        return y * (gy - (gy * y).sum(axis=(self.axis,), keepdims=True))
 
 
 class LogSoftmax(Function):
@@ -136,6 +164,12 @@ class LogSoftmax(Function):
         y = self.output
         # dy_i/dx_j = delta_ij - softmax_j  =>  dL/dx = gy - softmax(x) * sum_i gy_i
         return gy - exp(y) * gy.sum(self.axis, keepdim=True)
+
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
+        y = self.output.data
+        with B.quiet_underflow():
+            e = B.array_module(y).exp(y)
+        return gy - e * gy.sum(axis=(self.axis,), keepdims=True)
 
 
 def _erf_array(x: Any) -> Any:

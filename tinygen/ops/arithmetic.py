@@ -7,6 +7,9 @@ Operands of different dtypes meet in the dtype PyTorch's promotion gives (``tiny
 float32 * int64 tensor is float32, and a float32 tensor times a 0-d float64 tensor stays float32.
 Each input's gradient comes back in that input's own dtype, as in PyTorch. Scalar arguments
 (clamp's bounds, pow's exponent) are made Python numbers first, so they never widen a tensor.
+
+Beside each ``backward`` sits ``backward_arrays``: the same computation on bare arrays, step for
+step (so the results agree to the bit), which the engine runs when no graph is being built.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from typing import Any
 from .. import backend as B
 from .. import promotion as P
 from ..autograd import Function, Tensor
-from .broadcast import sum_to
+from .broadcast import sum_to, sum_to_array
 
 
 def _mixed(ufunc: str, x: Any, y: Any) -> Any:
@@ -31,6 +34,27 @@ def _grad_for(g: Tensor, t: Tensor) -> Tensor:
     return g if g.dtype == t.dtype else g.to(t.dtype)
 
 
+# The array forms of the binary ops, dtype handling included, for the ``backward_arrays`` paths
+def mul_arrays(x: Any, y: Any) -> Any:
+    return x * y if x.dtype == y.dtype else _mixed("multiply", x, y)
+
+
+def sub_arrays(x: Any, y: Any) -> Any:
+    return x - y if x.dtype == y.dtype else _mixed("subtract", x, y)
+
+
+def div_arrays(x: Any, y: Any) -> Any:
+    if x.dtype == y.dtype and x.dtype.kind == "f":
+        return x / y
+    return B.array_module(x, y).true_divide(x, y, dtype=P.pair_dtype(x, y))
+
+
+def grad_for_array(g: Any, t: Tensor) -> Any:
+    """_grad_for on arrays: g summed down to t's shape, in t's dtype."""
+    g = sum_to_array(g, t.shape)
+    return g if g.dtype == t.dtype else g.astype(t.dtype)
+
+
 class Add(Function):
     """z = x + y"""
 
@@ -42,6 +66,11 @@ class Add(Function):
         # dz/dx = 1, dz/dy = 1
         return (_grad_for(gz, x) if x.requires_grad else None,
                 _grad_for(gz, y) if y.requires_grad else None)
+
+    def backward_arrays(self, gz: Any) -> tuple[Any, Any]:  # the same on arrays
+        x, y = self.inputs
+        return (grad_for_array(gz, x) if x.requires_grad else None,
+                grad_for_array(gz, y) if y.requires_grad else None)
 
 
 class Sub(Function):
@@ -61,6 +90,11 @@ class Sub(Function):
         return (_grad_for(gz, x) if x.requires_grad else None,
                 _grad_for(-gz, y) if y.requires_grad else None)
 
+    def backward_arrays(self, gz: Any) -> tuple[Any, Any]:  # the same on arrays
+        x, y = self.inputs
+        return (grad_for_array(gz, x) if x.requires_grad else None,
+                grad_for_array(-gz, y) if y.requires_grad else None)
+
 
 class Mul(Function):
     """z = x * y"""
@@ -73,6 +107,11 @@ class Mul(Function):
         # dz/dx = y, dz/dy = x
         return (_grad_for(gz * y, x) if x.requires_grad else None,
                 _grad_for(gz * x, y) if y.requires_grad else None)
+
+    def backward_arrays(self, gz: Any) -> tuple[Any, Any]:  # the same on arrays
+        x, y = self.inputs
+        return (grad_for_array(mul_arrays(gz, y.data), x) if x.requires_grad else None,
+                grad_for_array(mul_arrays(gz, x.data), y) if y.requires_grad else None)
 
 
 class Div(Function):
@@ -93,6 +132,14 @@ class Div(Function):
         gy = _grad_for(-gz * x / (y * y), y) if y.requires_grad else None
         return gx, gy
 
+    def backward_arrays(self, gz: Any) -> tuple[Any, Any]:  # the same on arrays
+        x, y = self.inputs[0].data, self.inputs[1].data
+        gx = grad_for_array(div_arrays(gz, y), self.inputs[0]) if self.inputs[0].requires_grad else None
+        gy = None
+        if self.inputs[1].requires_grad:
+            gy = grad_for_array(div_arrays(mul_arrays(-gz, x), y * y), self.inputs[1])
+        return gx, gy
+
 
 class Neg(Function):
     """y = -x"""
@@ -102,6 +149,9 @@ class Neg(Function):
 
     def backward(self, gy: Tensor) -> Tensor:
         # dy/dx = -1
+        return -gy
+
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
         return -gy
 
 
@@ -119,6 +169,14 @@ class Pow(Function):
         c = self.c
         # dy/dx = c * x^(c - 1)
         if c == 0:  # x^0 = 1 is constant: a 0 gradient, not 0 * x^-1 (NaN at x = 0)
+            return gy * 0.0
+        if c == 2:
+            return gy * (2 * x)
+        return gy * (c * x ** (c - 1))
+
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
+        x, c = self.inputs[0].data, self.c
+        if c == 0:
             return gy * 0.0
         if c == 2:
             return gy * (2 * x)
@@ -142,6 +200,9 @@ class Exp(Function):
         # dy/dx = exp(x) = y
         return gy * self.output
 
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
+        return gy * self.output.data
+
 
 class Log(Function):
     """y = log(x)"""
@@ -154,6 +215,9 @@ class Log(Function):
         # dy/dx = 1 / x
         return gy / x
 
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
+        return gy / self.inputs[0].data
+
 
 class Sqrt(Function):
     """y = sqrt(x)"""
@@ -164,6 +228,9 @@ class Sqrt(Function):
     def backward(self, gy: Tensor) -> Tensor:
         # dy/dx = 1 / (2 sqrt(x)) = 0.5 / y
         return gy * 0.5 / self.output
+
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
+        return gy * 0.5 / self.output.data
 
 
 class Abs(Function):
@@ -177,6 +244,10 @@ class Abs(Function):
         # dy/dx = sign(x), a constant almost everywhere
         return gy * Tensor._make(B.array_module(x.data).sign(x.data))
 
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
+        x = self.inputs[0].data
+        return gy * B.array_module(x).sign(x)
+
 
 class Clamp(Function):
     """y = min(max(x, lo), hi)"""
@@ -188,14 +259,21 @@ class Clamp(Function):
         return B.array_module(x).clip(x, self.lo, self.hi)
 
     def backward(self, gy: Tensor) -> Tensor:
-        (x,) = self.inputs
         # dy/dx = 1 inside [lo, hi], 0 where the value was clipped
-        inside = B.array_module(x.data).ones(x.shape, dtype=bool)
+        return gy * Tensor._make(self._inside())
+
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
+        return gy * self._inside()
+
+    def _inside(self) -> Any:
+        """1 where lo <= x <= hi, else 0, in x's dtype."""
+        x = self.inputs[0].data
+        inside = B.array_module(x).ones(x.shape, dtype=bool)
         if self.lo is not None:
-            inside &= x.data >= self.lo
+            inside &= x >= self.lo
         if self.hi is not None:
-            inside &= x.data <= self.hi
-        return gy * Tensor._make(inside.astype(x.dtype))
+            inside &= x <= self.hi
+        return inside.astype(x.dtype)
 
 
 # ------------------------------------------------------------------ functional spellings

@@ -3,7 +3,8 @@
 When an op broadcasts an input of shape (3, 1) against one of shape (3, 4), every element of the
 small input is used 4 times, so its gradient is the *sum* of the 4 upstream gradients. ``sum_to``
 is that sum; it is the one helper every binary op uses to undo broadcasting. ``broadcast_to`` and
-``sum_to`` are each other's backward.
+``sum_to`` are each other's backward. Each also has ``backward_arrays``, the same on bare arrays,
+which the engine runs when no graph is being built.
 """
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ class SumTo(Function):
         # every input element that was summed receives the same upstream gradient
         return broadcast_to(gy, self.x_shape)
 
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
+        return gy if gy.shape == self.x_shape else B.array_module(gy).broadcast_to(gy, self.x_shape)
+
 
 class BroadcastTo(Function):
     """y = x repeated along broadcast axes to ``shape``."""
@@ -52,6 +56,14 @@ class BroadcastTo(Function):
     def backward(self, gy: Tensor) -> Tensor:
         # each input element was copied to several outputs: add their gradients
         return sum_to(gy, self.x_shape)
+
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
+        return sum_to_array(gy, self.x_shape)
+
+
+def sum_to_array(g: Any, shape: tuple[int, ...]) -> Any:
+    """``sum_to`` on arrays (for the ``backward_arrays`` paths): g itself when it has ``shape``."""
+    return g if g.shape == shape else _sum_to_array(g, shape)
 
 
 def sum_to(g: Tensor, shape: Sequence[int]) -> Tensor:

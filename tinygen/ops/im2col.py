@@ -13,7 +13,8 @@ col2im is the adjoint of im2col: it adds every entry of a row back onto the inpu
 window read. The add is a loop over the k_h k_w kernel offsets, each adding one strided slice;
 within one offset no two entries land on the same pixel, so it is an ordinary (deterministic) add
 and no scatter with repeated indices is needed. The loop runs over kernel positions, never over
-pixels or samples. A transposed convolution is col2im(x_mat @ W_mat^T).
+pixels or samples. A transposed convolution is col2im(x_mat @ W_mat^T): one matrix product, with
+the same W_mat a conv2d would use, whose rows are exactly the ``cols`` that col2im reads.
 
 Memory layout: inside these kernels arrays are *channels-last* (N, H, W, C). An im2col row is then
 k_h k_w runs of contiguous channels, which makes the gather several times faster than from
@@ -112,18 +113,19 @@ def im2col(x: Any, kernel: Pair, stride: Pair, padding: Pair, out_size: Pair) ->
 
 
 def col2im_add(target: Any, cols: Any, stride: Pair, padding: Pair) -> None:
-    """target (n, H_out, W_out, C) += the adjoint of im2col applied to cols (k_h, k_w, n, H, W, C).
+    """target (n, H_out, W_out, C) += col2im(cols), for cols (n, H, W, k_h, k_w, C) laid out as
+    im2col's output (its rows reshaped): the adjoint of im2col.
 
-    cols[u, v, n, i, j] belongs to the output pixel (s_h i + u - p_h, s_w j + v - p_w); pixels that
+    cols[n, i, j, u, v] belongs to the output pixel (s_h i + u - p_h, s_w j + v - p_w); pixels that
     fall into the padding are dropped. For each kernel offset (u, v) the pixels form one strided
     slice of the target, with no pixel repeated inside it.
     """
-    kh, kw, _, h, w, _ = cols.shape
+    _, h, w, kh, kw, _ = cols.shape
     for u in range(kh):
         rows, source_rows = _landing(u, h, stride[0], padding[0], target.shape[1])
         for v in range(kw):
             columns, source_columns = _landing(v, w, stride[1], padding[1], target.shape[2])
-            target[:, rows, columns, :] += cols[u, v, :, source_rows, source_columns, :]
+            target[:, rows, columns, :] += cols[:, source_rows, source_columns, u, v, :]
 
 
 def _landing(u: int, n: int, s: int, p: int, size: int) -> tuple[slice, slice]:
@@ -138,13 +140,20 @@ def _landing(u: int, n: int, s: int, p: int, size: int) -> tuple[slice, slice]:
 
 
 # ---------------------------------------------------------------------- the three convolutions
+def weight_matrix(weight: Any) -> Any:
+    """A conv2d weight (C_out, C_in, k_h, k_w) as the matrix W_mat (k_h k_w C_in, C_out) whose rows
+    follow im2col's (u, v, c) order, so that conv2d is cols @ W_mat."""
+    c_out, c_in, kh, kw = weight.shape
+    return weight.transpose(2, 3, 1, 0).reshape(kh * kw * c_in, c_out)
+
+
 def conv2d_array(x: Any, weight: Any, bias: Any, stride: Pair, padding: Pair) -> Any:
     """y = conv2d(x, W) + b on arrays: im2col, then one matrix product per chunk of the batch."""
     xp = B.array_module(x, weight)
     n, c, h, w = x.shape
     c_out, _, kh, kw = weight.shape
     ho, wo = conv2d_output_size((h, w), (kh, kw), stride, padding)
-    w_mat = weight.transpose(2, 3, 1, 0).reshape(kh * kw * c, c_out)  # (k_h k_w C_in, C_out)
+    w_mat = weight_matrix(weight)  # (k_h k_w C_in, C_out)
     y = xp.empty((n, c_out, ho, wo), dtype=x.dtype)
     bytes_per_sample = ho * wo * kh * kw * c * x.dtype.itemsize
     for part in batch_chunks("conv2d", n, bytes_per_sample, f"input {x.shape}, weight {weight.shape}"):
@@ -159,22 +168,24 @@ def conv2d_array(x: Any, weight: Any, bias: Any, stride: Pair, padding: Pair) ->
 
 def conv_transpose2d_array(x: Any, weight: Any, bias: Any, stride: Pair, padding: Pair,
                            output_padding: Pair) -> Any:
-    """z = conv_transpose2d(x, W) + b on arrays: one product per chunk, then col2im."""
+    """z = conv_transpose2d(x, W) + b on arrays: one matrix product per chunk, then col2im."""
     xp = B.array_module(x, weight)
     n, c_in, h, w = x.shape
     _, c_out, kh, kw = weight.shape
     ho, wo = conv_transpose2d_output_size((h, w), (kh, kw), stride, padding, output_padding)
-    w_k = weight.transpose(2, 3, 0, 1).reshape(kh * kw, c_in, c_out)  # (k_h k_w, C_in, C_out)
+    # W is the weight of the conv2d this op is the adjoint of; its matrix is (k_h k_w C_out, C_in)
+    w_mat = weight_matrix(weight)
     y = xp.empty((n, c_out, ho, wo), dtype=x.dtype)
     bytes_per_sample = kh * kw * h * w * c_out * x.dtype.itemsize
     for part in batch_chunks("conv_transpose2d", n, bytes_per_sample,
                              f"input {x.shape}, weight {weight.shape}"):
         m = part.stop - part.start
         x_mat = x[part].transpose(0, 2, 3, 1).reshape(m * h * w, c_in)  # (n H W, C_in)
-        # cols[u, v] = x_mat @ W[:, :, u, v]: one (batched over kernel offsets) matrix product
-        cols = xp.matmul(x_mat, w_k)  # (k_h k_w, n H W, C_out)
+        # cols = x_mat @ W_mat^T: each input pixel's row of k_h k_w C_out contributions, the
+        # single product (W_mat^T is a transposed view, no copy)
+        cols = x_mat @ w_mat.T  # (n H W, k_h k_w C_out)
         y_hwc = xp.zeros((m, ho, wo, c_out), dtype=x.dtype)  # channels-last
-        col2im_add(y_hwc, cols.reshape(kh, kw, m, h, w, c_out), stride, padding)
+        col2im_add(y_hwc, cols.reshape(m, h, w, kh, kw, c_out), stride, padding)
         if bias is not None:
             y_hwc += bias
         y[part] = y_hwc.transpose(0, 3, 1, 2)

@@ -3,13 +3,16 @@
 For z = x @ y the chain rule gives dL/dx = dL/dz @ y^T and dL/dy = x^T @ dL/dz: the gradient of
 a matrix product is two more matrix products. Batch axes broadcast, so they are summed back with
 ``sum_to``.
+
+``backward_arrays`` is each ``backward`` again on bare arrays, step for step; the engine runs it
+when no graph is being built.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from ..autograd import Function, Tensor
-from .broadcast import sum_to
+from .broadcast import sum_to, sum_to_array
 from .shape import reshape, transpose
 
 
@@ -29,6 +32,12 @@ class MatMul(Function):
         # dL/dx = dL/dz @ y^T,  dL/dy = x^T @ dL/dz   (then undo batch broadcasting)
         gx = sum_to(MatMul()(gz, _mT(y)), x.shape) if x.requires_grad else None
         gy = sum_to(MatMul()(_mT(x), gz), y.shape) if y.requires_grad else None
+        return gx, gy
+
+    def backward_arrays(self, gz: Any) -> tuple[Any, Any]:  # the same on arrays
+        x, y = self.inputs
+        gx = sum_to_array(gz @ y.data.swapaxes(-1, -2), x.shape) if x.requires_grad else None
+        gy = sum_to_array(x.data.swapaxes(-1, -2) @ gz, y.shape) if y.requires_grad else None
         return gx, gy
 
 
@@ -108,6 +117,20 @@ class Linear(Function):
         # dL/db = sum over the batch of dL/dy
         gb = sum_to(gy, b.shape) if b.requires_grad else None
         return gx, gW, gb
+
+    def backward_arrays(self, gy: Any) -> tuple[Any, ...]:  # the same on arrays
+        x, W = self.inputs[0], self.inputs[1]
+        gx = gy @ W.data if x.requires_grad else None
+        gW = None
+        if W.requires_grad:
+            g2, x2 = gy, x.data
+            if gy.ndim != 2:
+                g2, x2 = gy.reshape(-1, gy.shape[-1]), x2.reshape(-1, x2.shape[-1])
+            gW = g2.swapaxes(-1, -2) @ x2
+        if len(self.inputs) == 2:
+            return gx, gW
+        b = self.inputs[2]
+        return gx, gW, sum_to_array(gy, b.shape) if b.requires_grad else None
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

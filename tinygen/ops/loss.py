@@ -25,8 +25,8 @@ from typing import Any
 from .. import backend as B
 from .. import promotion as P
 from ..autograd import AnomalyError, Function, Tensor, is_anomaly_enabled
-from .activation import log_softmax, sigmoid, softplus
-from .arithmetic import abs, clamp, exp, log
+from .activation import _sigmoid_array, log_softmax, sigmoid, softplus
+from .arithmetic import abs, clamp, exp, log, mul_arrays, sub_arrays
 from .shape import getitem, unsqueeze, where
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -169,6 +169,11 @@ def _in_dtype_of(g: Tensor | None, t: Tensor) -> Tensor | None:
     return g if g is None or g.dtype == t.dtype else g.to(t.dtype)
 
 
+def _in_dtype_of_array(g: Any, t: Tensor) -> Any:
+    """_in_dtype_of for an array gradient."""
+    return g if g is None or g.dtype == t.dtype else g.astype(t.dtype)
+
+
 # ------------------------------------------------------------------------------------- losses
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
     """Mean squared error: (input - target)^2, averaged (or summed) over all elements."""
@@ -204,6 +209,12 @@ class BCEWithLogits(Function):
         gx = gl * (sigmoid(x) - t) if x.requires_grad else None
         gt = -gl * x if t.requires_grad else None
         return _in_dtype_of(gx, x), _in_dtype_of(gt, t)
+
+    def backward_arrays(self, gl: Any) -> tuple[Any, Any]:  # the same on arrays
+        x, t = self.inputs
+        gx = mul_arrays(gl, sub_arrays(_sigmoid_array(x.data), t.data)) if x.requires_grad else None
+        gt = mul_arrays(-gl, x.data) if t.requires_grad else None
+        return _in_dtype_of_array(gx, x), _in_dtype_of_array(gt, t)
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
@@ -419,6 +430,9 @@ class ClampMinKeepGrad(Function):
         return B.array_module(v).maximum(v, self.eps)
 
     def backward(self, gy: Tensor) -> Tensor:
+        return gy
+
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
         return gy
 
 

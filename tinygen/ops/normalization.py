@@ -79,36 +79,65 @@ class InvStd(Function):
         return (g * inv_std ** 3 * (-1.0 / m)) * (x - mu)
 
 
-class BatchNorm(Function):
-    """Training-mode batch norm over ``axes`` (every axis but the channel axis 1)."""
+class ChannelSum(Function):
+    """s[c] = sum_{n, l} a[n, c, l] b[n, c, l] over an (N, C, L) view, or sum_{n, l} a[n, c, l]
+    without b: batch norm's per-channel sums, as one pass (einsum forms no a * b temporary).
 
-    def __init__(self, axes: tuple[int, ...], eps: float) -> None:
-        self.axes, self.eps = axes, eps
+        ds/da[n, c, l] = b[n, c, l]        ds/db[n, c, l] = a[n, c, l]      (ds/da = 1 without b)
+    """
+
+    def forward(self, a: Any, b: Any = None) -> Any:
+        xp = B.array_module(a)
+        return xp.einsum("ncl->c", a) if b is None else xp.einsum("ncl,ncl->c", a, b)
+
+    def backward(self, gs: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        g = gs.reshape(1, -1, 1)  # (1, C, 1), broadcast over n and l
+        if len(self.inputs) == 1:
+            return g.expand(*self.inputs[0].shape)
+        a, b = self.inputs
+        return g * b, g * a
+
+
+def channel_sum(a: Tensor, b: Tensor | None = None) -> Tensor:
+    """sum over axes 0 and 2 of a (N, C, L) tensor, or of a * b: shape (C,)."""
+    return ChannelSum()(a) if b is None else ChannelSum()(a, b)
+
+
+class BatchNorm(Function):
+    """Training-mode batch norm of x viewed as (N, C, L) (L = the product of the spatial sizes):
+    statistics over axes (0, 2), so no transpose or copy is needed to reach each channel."""
+
+    axes = (0, 2)
+
+    def __init__(self, eps: float) -> None:
+        self.eps = eps
 
     def forward(self, x: Any, gamma: Any, beta: Any) -> Any:
         xp = B.array_module(x)
-        # mu_B, sigma2_B per channel, with size-1 axes so they broadcast (batch_norm reads them for
+        m = x.size // x.shape[1]
+        shape = (1, x.shape[1], 1)
+        # mu_B, sigma2_B per channel, shaped (1, C, 1) so they broadcast (batch_norm reads them for
         # the running estimates, the backward reads inv_std)
-        self.mean = x.mean(axis=self.axes, keepdims=True)
+        self.mean = (xp.einsum("ncl->c", x) * (1.0 / m)).reshape(shape).astype(x.dtype, copy=False)
         y = x - self.mean
-        self.var = (y * y).mean(axis=self.axes, keepdims=True)
+        self.var = (xp.einsum("ncl,ncl->c", y, y) * (1.0 / m)).reshape(shape).astype(x.dtype, copy=False)
         self.inv_std = 1.0 / xp.sqrt(self.var + self.eps)
         # x_hat = (x - mu_B) inv_std, then y = gamma x_hat + beta, in one buffer
-        y *= gamma.reshape(self.mean.shape) * self.inv_std
-        y += beta.reshape(self.mean.shape)
+        y *= gamma.reshape(shape) * self.inv_std
+        y += beta.reshape(shape)
         return y
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
         x, gamma, beta = self.inputs
+        shape = (1, x.shape[1], 1)
+        m = x.data.size // x.shape[1]
         # mu_B and inv_std as differentiable functions of x, so that a derivative of this gradient
         # sees them move with x
-        mu = x.mean(self.axes, keepdim=True)
+        mu = channel_sum(x).reshape(shape) * (1.0 / m)
         inv_std = InvStd(self.inv_std, self.axes)(x)
-        shape = mu.shape
-        m = x.data.size // gamma.data.size
         # dL/dbeta = sum dL/dy ;  dL/dgamma = sum dL/dy x_hat = inv_std sum dL/dy (x - mu_B)
-        g_beta = gy.sum(self.axes)
-        g_gamma = (gy * (x - mu)).sum(self.axes) * inv_std.reshape(-1)
+        g_beta = channel_sum(gy)
+        g_gamma = channel_sum(gy, x - mu) * inv_std.reshape(-1)
         gx = None
         if x.requires_grad:
             # dL/dx = gamma inv_std (dL/dy - x_hat mean(dL/dy x_hat) - mean(dL/dy)), where
@@ -150,7 +179,6 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     c = _check(input, running_mean, running_var, weight, bias, where)
     # Python numbers, so that sigma2 + eps stays in x's dtype (a float64 eps would widen inv_std)
     eps, momentum = P.as_number(eps, where, "eps"), P.as_number(momentum, where, "momentum")
-    axes = (0,) + tuple(range(2, input.ndim))
     shape = (1, c) + (1,) * (input.ndim - 2)
     xp = B.array_module(input.data)
     gamma = weight if weight is not None else Tensor._make(xp.ones((c,), dtype=input.dtype))
@@ -167,8 +195,11 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if m <= 1:
         raise ValueError(f"{where}: expected more than 1 value per channel when training, got input "
                          f"of shape {input.shape}")
-    fn = BatchNorm(axes, eps)
-    y = fn(input, gamma, beta)
+    # (N, C, ...) viewed as (N, C, L): every channel's values along axes 0 and 2 (a reshape of a
+    # contiguous array, so no copy), and the output reshaped back
+    n = input.shape[0]
+    fn = BatchNorm(eps)
+    y = fn(input.reshape(n, c, -1), gamma, beta).reshape(input.shape)
     if running_mean is not None and running_var is not None:
         # running = (1 - momentum) running + momentum batch_stat  (unbiased variance for the estimate)
         batch_mean = fn.mean.reshape(c)

@@ -4,6 +4,8 @@ A reduction's backward spreads the upstream gradient back over the reduced axes:
 it to every element, ``max`` sends it only to the element that won.
 
 Every reduction takes ``dim`` (PyTorch's name) or ``axis`` (NumPy's name for the same thing).
+``Sum``, ``Max`` and ``LogSumExp`` also carry ``backward_arrays``, their ``backward`` on bare arrays,
+which the engine runs when no graph is being built.
 """
 from __future__ import annotations
 
@@ -61,6 +63,11 @@ class Sum(Function):
         if not self.keepdim:
             gy = gy.reshape(_keepdim_shape(self.x_shape, self.axes))
         return broadcast_to(gy, self.x_shape)
+
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
+        if not self.keepdim:
+            gy = gy.reshape(_keepdim_shape(self.x_shape, self.axes))
+        return gy if gy.shape == self.x_shape else B.array_module(gy).broadcast_to(gy, self.x_shape)
 
 
 def sum(x: Tensor, dim: Dim = None, keepdim: bool = False, *, axis: Dim = None) -> Tensor:  # noqa: A001
@@ -126,8 +133,16 @@ class Max(Function):
     def backward(self, gy: Tensor) -> Tensor:
         # dy/dx = 1 at the winning element, 0 elsewhere (a constant mask)
         (x,) = self.inputs
-        keep = tuple(1 for _ in x.shape) if self.axis is None else _keepdim_shape(x.shape, (self.axis,))
-        return broadcast_to(gy.reshape(keep), x.shape) * Tensor._make(self.mask)
+        return broadcast_to(gy.reshape(self._keep(x.shape)), x.shape) * Tensor._make(self.mask)
+
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
+        shape = self.inputs[0].shape
+        gy = gy.reshape(self._keep(shape))
+        return (gy if gy.shape == shape else B.array_module(gy).broadcast_to(gy, shape)) * self.mask
+
+    def _keep(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The output's shape with the reduced axes kept as 1s."""
+        return tuple(1 for _ in shape) if self.axis is None else _keepdim_shape(shape, (self.axis,))
 
 
 class MaxResult(NamedTuple):
@@ -188,8 +203,7 @@ class LogSumExp(Function):
         m = x.max(axis=self.axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)  # all -inf along an axis: keep the result -inf, not NaN
         self.m = m
-        with B.quiet_underflow():
-            y = m + xp.log(xp.exp(x - m).sum(axis=self.axes, keepdims=True))
+        y = _logsumexp_shifted(x, m, self.axes)
         return y if self.keepdim else y.squeeze(self.axes)
 
     def backward(self, gy: Tensor) -> Tensor:
@@ -201,6 +215,22 @@ class LogSumExp(Function):
         # would carry that error into the gradient; the shifted logsumexp is small and accurate
         shifted = x - Tensor._make(self.m)
         return gy.reshape(keep) * exp(shifted - LogSumExp(self.axes, True)(shifted))
+
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
+        x = self.inputs[0].data
+        xp = B.array_module(x)
+        shifted = x - self.m
+        m = shifted.max(axis=self.axes, keepdims=True)
+        lse = _logsumexp_shifted(shifted, xp.where(xp.isfinite(m), m, 0), self.axes)
+        with B.quiet_underflow():
+            return gy.reshape(_keepdim_shape(x.shape, self.axes)) * xp.exp(shifted - lse)
+
+
+def _logsumexp_shifted(x: Any, m: Any, axes: tuple[int, ...]) -> Any:
+    """m + log sum exp(x - m) over ``axes`` (kept as 1s), for m the (finite) max of x."""
+    xp = B.array_module(x)
+    with B.quiet_underflow():
+        return m + xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True))
 
 
 def logsumexp(x: Tensor, dim: Dim = None, keepdim: bool = False, *, axis: Dim = None) -> Tensor:

@@ -2,7 +2,8 @@
 stack, split and chunk, repeat, where, and moves between devices and dtypes.
 
 Their backward moves the gradient back the same way: reshape it back, permute it back, scatter
-it into the indexed places (adding where an index repeats).
+it into the indexed places (adding where an index repeats). Each also has ``backward_arrays``,
+the same moves on bare arrays, which the engine runs when no graph is being built.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any, Sequence
 from .. import backend as B
 from .. import promotion as P
 from ..autograd import Function, ShapeError, Tensor
-from .broadcast import broadcast_to, sum_to
+from .broadcast import broadcast_to, sum_to, sum_to_array
 
 
 class Reshape(Function):
@@ -31,6 +32,9 @@ class Reshape(Function):
                              f"as shape {self.shape}") from None
 
     def backward(self, gy: Tensor) -> Tensor:
+        return gy.reshape(self.x_shape)
+
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
         return gy.reshape(self.x_shape)
 
 
@@ -61,8 +65,13 @@ class Permute(Function):
 
     def backward(self, gy: Tensor) -> Tensor:
         # undo the permutation: the inverse of dims
-        inverse = tuple(sorted(range(len(self.dims)), key=self.dims.__getitem__))
-        return Permute(inverse)(gy)
+        return Permute(self._inverse())(gy)
+
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
+        return gy.transpose(self._inverse())
+
+    def _inverse(self) -> tuple[int, ...]:
+        return tuple(sorted(range(len(self.dims)), key=self.dims.__getitem__))
 
 
 def permute(x: Tensor, *dims: Any) -> Tensor:
@@ -154,6 +163,19 @@ class GetItem(Function):
         # each selected element receives its upstream gradient; repeats add up
         return GetItemGrad(self.index, x.shape)(gy)
 
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
+        return _scatter(gy, self.index, self.inputs[0].shape)
+
+
+def _scatter(gy: Any, index: Any, x_shape: tuple[int, ...]) -> Any:
+    """zeros(x_shape) with gy added into the places ``index`` selects."""
+    gx = B.array_module(gy).zeros(x_shape, dtype=gy.dtype)
+    if _is_basic(index):
+        gx[index] = gy
+    else:
+        B.scatter_add(gx, index, gy)
+    return gx
+
 
 class GetItemGrad(Function):
     """gx = zeros(x_shape) with gy scattered (added) into the places ``index`` selects."""
@@ -162,16 +184,14 @@ class GetItemGrad(Function):
         self.index, self.x_shape = index, x_shape
 
     def forward(self, gy: Any) -> Any:
-        gx = B.array_module(gy).zeros(self.x_shape, dtype=gy.dtype)
-        if _is_basic(self.index):
-            gx[self.index] = gy
-        else:
-            B.scatter_add(gx, self.index, gy)
-        return gx
+        return _scatter(gy, self.index, self.x_shape)
 
     def backward(self, ggx: Tensor) -> Tensor:
         # the scatter is linear; its adjoint is the gather x[index]
         return GetItem(self.index)(ggx)
+
+    def backward_arrays(self, ggx: Any) -> Any:  # the same on arrays
+        return ggx[self.index]
 
 
 def getitem(x: Tensor, index: Any) -> Tensor:
@@ -189,13 +209,20 @@ class Cat(Function):
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
         # each input gets back its own slice of the gradient
-        grads, start = [], 0
+        return tuple(GetItem(index)(gy) if x.requires_grad else None
+                     for x, index in zip(self.inputs, self._pieces()))
+
+    def backward_arrays(self, gy: Any) -> tuple[Any, ...]:  # the same on arrays
+        return tuple(gy[index] if x.requires_grad else None for x, index in zip(self.inputs, self._pieces()))
+
+    def _pieces(self) -> list[tuple[slice, ...]]:
+        """The index of each input's slice of the output."""
+        pieces, start = [], 0
         for x in self.inputs:
             stop = start + x.shape[self.axis]
-            index = (slice(None),) * self.axis + (slice(start, stop),)
-            grads.append(GetItem(index)(gy) if x.requires_grad else None)
+            pieces.append((slice(None),) * self.axis + (slice(start, stop),))
             start = stop
-        return tuple(grads)
+        return pieces
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
@@ -315,6 +342,14 @@ class Where(Function):
         gy = sum_to(Where(self.condition)(zero, gz), y.shape) if y.requires_grad else None
         return gx, gy
 
+    def backward_arrays(self, gz: Any) -> tuple[Any, Any]:  # the same on arrays
+        x, y = self.inputs
+        xp = B.array_module(gz)
+        zero = xp.zeros((), dtype=gz.dtype)
+        gx = sum_to_array(xp.where(self.condition, gz, zero), x.shape) if x.requires_grad else None
+        gy = sum_to_array(xp.where(self.condition, zero, gz), y.shape) if y.requires_grad else None
+        return gx, gy
+
 
 def where(condition: Any, x: Any, y: Any) -> Tensor:
     cond = condition.data if isinstance(condition, Tensor) else condition
@@ -330,6 +365,9 @@ class Copy(Function):
         return x.copy()
 
     def backward(self, gy: Tensor) -> Tensor:
+        return gy
+
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
         return gy
 
 
@@ -373,6 +411,9 @@ class ToDtype(Function):
 
     def backward(self, gy: Tensor) -> Tensor:
         return ToDtype(self.source)(gy)
+
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
+        return gy.astype(self.source)
 
 
 def to_dtype(x: Tensor, dtype: Any) -> Tensor:
