@@ -3,7 +3,6 @@ numbered as the console numbers steps, a progress GIF whose frames stay evenly s
 resume, and every file created with the same permissions."""
 from __future__ import annotations
 
-import builtins
 import json
 import math
 import os
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 from test_demos_common import readable_figures, unreadable_parts  # noqa: F401  (autouse: figures checked)
 from test_train_loop import _line_spec as train_loop_line_spec
+from test_train_loop import without_tqdm
 
 import tinygen
 from tinygen.models.registry import ModelSpec
@@ -125,7 +125,7 @@ def test_the_checkpoint_is_created_with_the_umask_like_the_other_outputs(finishe
 def test_without_tqdm_the_progress_line_comes_every_twentieth_of_the_run(monkeypatch, capsys) -> None:
     from tinygen.train.progress import ProgressBar
 
-    _without_tqdm(monkeypatch)
+    without_tqdm(monkeypatch)
     with ProgressBar(total=100, initial=0, description="gan", enabled=True) as bar:
         for done in range(1, 101):
             bar.update(done, {"loss": 0.5})
@@ -138,19 +138,8 @@ def test_without_tqdm_the_progress_line_comes_every_twentieth_of_the_run(monkeyp
 
 
 # ------------------------------------------------------------------------- the loss log
-def _without_tqdm(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_import = builtins.__import__
-
-    def no_tqdm(name, *args, **kwargs):
-        if name.startswith("tqdm"):
-            raise ImportError("no tqdm here")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_tqdm)
-
-
 def test_the_loss_log_numbers_steps_as_the_console_does(tmp_path, monkeypatch, capsys) -> None:
-    _without_tqdm(monkeypatch)  # the plain progress lines, whose numbers can be read back
+    without_tqdm(monkeypatch)  # the plain progress lines, whose numbers can be read back
     train(_line_spec(), out=tmp_path, steps=5, progress=True, outputs=False, sample_every=0)
     printed = re.findall(r"step (\d+)/5 fit=(\S+) weight_norm=(\S+)", capsys.readouterr().err)
     assert printed and printed[-1][0] == "5"  # the last step is always printed

@@ -147,7 +147,8 @@ def test_epochs_count_passes_over_the_data(tmp_path):
         prepare(_line_spec({}), "digits", out=tmp_path)
 
 
-def test_without_tqdm_a_plain_progress_line_is_printed(tmp_path, monkeypatch, capsys):
+def without_tqdm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``import tqdm`` fail, as on a machine without it."""
     real_import = builtins.__import__
 
     def no_tqdm(name, *args, **kwargs):
@@ -156,6 +157,10 @@ def test_without_tqdm_a_plain_progress_line_is_printed(tmp_path, monkeypatch, ca
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_tqdm)
+
+
+def test_without_tqdm_a_plain_progress_line_is_printed(tmp_path, monkeypatch, capsys):
+    without_tqdm(monkeypatch)
     train(_line_spec({}), out=tmp_path, steps=12, progress=True, outputs=False, sample_every=0)
     err = capsys.readouterr().err
     assert "line on ring: step 12/12 fit=" in err

@@ -39,6 +39,8 @@ import types
 import weakref
 from typing import Any, Callable
 
+# This module is itself an array module (it plays CuPy's part, below tinygen.backend), so it is
+# built on NumPy directly, as CuPy is built on CUDA; nothing above the backend may do the same.
 import numpy
 
 IS_STANDIN = True  # how tinygen.backend tells this module from real CuPy

@@ -51,7 +51,7 @@ For each training iteration (``--steps`` counts these, i.e. generator updates):
    only G's optimiser steps, so D's parameters are unchanged by this update.
 
 Since the generator step draws no minibatch, one iteration draws k minibatches
-(``batches_per_step = k``); m is the size of the discriminator's minibatches.
+(``batches_per_step = k``, or k P when packing, below); m is the size of the discriminator's minibatches.
 
 Networks
 --------
@@ -68,17 +68,17 @@ high quality; grid: 17.3 of 25, 94.8 %) we compare with:
 
 Packing (PacGAN), against mode collapse
 ---------------------------------------
-With ``pack=m`` (default 1, the plain GAN) the discriminator judges m points at once: its input
-is m points of one kind, all real or all generated, concatenated into one vector of m d numbers,
-D(x_1, ..., x_m). This is Lin et al.'s PacGAN with "degree of packing" m; nothing else changes
-(the networks widen only D's first layer, the losses are the same in the packed logits). A
-generator that covers few modes is easy to catch from m points, since m samples from a collapsed
-p_g look alike far more often than m real ones do; PacGAN proves that packing turns mode collapse
-into a larger loss for G. As in their code, a discriminator minibatch holds ``batch_size`` packed
-rows, so one D step reads m data minibatches (``batches_per_step = k m``) and m batch_size fakes,
-and G's step makes m batch_size points too. G makes its m batch_size points in one call, so its
-BatchNorm statistics are taken over all of them (PacGAN's code normalises each of its m groups
-apart); see ``pack_points``.
+With ``pack`` = P (default 1, the plain GAN) the discriminator judges P points at once: its input
+is P points of one kind, all real or all generated, concatenated into one vector of P d numbers,
+D(x_1, ..., x_P). This is Lin et al.'s PacGAN with "degree of packing" P (their m; here m stays
+the minibatch size); nothing else changes (the networks widen only D's first layer, the losses
+are the same in the packed logits). A generator that covers few modes is easy to catch from P
+points, since P samples from a collapsed p_g look alike far more often than P real ones do;
+PacGAN proves that packing turns mode collapse into a larger loss for G. As in their code, a
+discriminator minibatch holds m packed rows, so one D step reads P data minibatches
+(``batches_per_step = k P``) and m P fakes, and G's step makes m P points too. G makes its m P
+points in one call, so its BatchNorm statistics are taken over all of them (PacGAN's code
+normalises each of its P groups apart); see ``pack_points``.
 
 Deviations from the papers, and choices
 ---------------------------------------
