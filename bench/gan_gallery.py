@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-START, END = "<!-- gallery:start -->", "<!-- gallery:end -->"
+sys.path.insert(0, str(REPO / "bench"))
+from readme_block import write_block  # noqa: E402  (bench/readme_block.py)
 
 
 @dataclass(frozen=True)
@@ -215,15 +216,6 @@ def gallery_rows(entries: list[Entry], results: dict[str, list[dict]], out: Path
     return rows
 
 
-def write_readme(rows: list[str], readme: Path) -> None:
-    text = readme.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"{readme} has no {START} ... {END} markers to put the gallery between")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(head + START + "\n" + "\n".join(rows) + "\n" + END + tail)
-
-
 # ------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -295,7 +287,7 @@ def main(argv: list[str] | None = None) -> None:
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text("\n".join(lines))
     if not args.quick:
-        write_readme(rows, args.readme)
+        write_block(args.readme, "gallery", rows)
     print(f"wrote {args.results} and {args.docs}" + ("" if args.quick else f", and the gallery in {args.readme}"),
           file=sys.stderr)
 
