@@ -16,6 +16,7 @@ from .. import backend as B
 from .. import promotion as P
 from ..autograd import Function, Tensor
 from .broadcast import broadcast_to
+from .shape import GetItemGrad
 
 Dim = int | Sequence[int] | None
 
@@ -124,21 +125,36 @@ class Max(Function):
             self.mask = (x == y).astype(x.dtype)
             self.mask /= self.mask.sum()
             return y.reshape((1,) * x.ndim) if self.keepdim else y
-        self.indices = xp.expand_dims(x.argmax(axis=self.axis), self.axis)
+        self.indices = xp.expand_dims(x.argmax(axis=self.axis), self.axis)  # the winners, kept as 1s
         y = xp.take_along_axis(x, self.indices, axis=self.axis)
-        self.mask = (xp.arange(x.shape[self.axis]).reshape(
-            [-1 if i == self.axis else 1 for i in range(x.ndim)]) == self.indices).astype(x.dtype)
         return y if self.keepdim else y.squeeze(self.axis)
 
     def backward(self, gy: Tensor) -> Tensor:
-        # dy/dx = 1 at the winning element, 0 elsewhere (a constant mask)
         (x,) = self.inputs
-        return broadcast_to(gy.reshape(self._keep(x.shape)), x.shape) * Tensor._make(self.mask)
+        gy = gy.reshape(self._keep(x.shape))
+        if self.axis is None:
+            # dy/dx = 1/ties at each element equal to the max, 0 elsewhere (a constant mask)
+            return broadcast_to(gy, x.shape) * Tensor._make(self.mask)
+        # dy/dx = 1 at the winner, 0 elsewhere: gy goes back to the argmax positions, the rest
+        # stays 0 (a scatter, whose own gradient is the gather at the same positions)
+        return GetItemGrad(self._winners(), x.shape)(gy)
 
-    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays
+    def _winners(self) -> tuple[Any, ...]:
+        """The winners as one integer-array index: ``indices`` along the axis, positions elsewhere."""
+        xp = B.array_module(self.indices)
+        ndim = self.indices.ndim
+        return tuple(self.indices if i == self.axis else xp.arange(n).reshape([-1 if j == i else 1 for j in range(ndim)])
+                     for i, n in enumerate(self.indices.shape))
+
+    def backward_arrays(self, gy: Any) -> Any:  # the same on arrays: gy scattered to the winners
         shape = self.inputs[0].shape
         gy = gy.reshape(self._keep(shape))
-        return (gy if gy.shape == shape else B.array_module(gy).broadcast_to(gy, shape)) * self.mask
+        if self.axis is None:
+            return (gy if gy.shape == shape else B.array_module(gy).broadcast_to(gy, shape)) * self.mask
+        xp = B.array_module(gy)
+        gx = xp.zeros(shape, dtype=gy.dtype)
+        xp.put_along_axis(gx, self.indices, gy, axis=self.axis)
+        return gx
 
     def _keep(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """The output's shape with the reduced axes kept as 1s."""
