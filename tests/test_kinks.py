@@ -106,3 +106,16 @@ def _torch_version(name: str, torch: Any) -> Callable[[Any], Any]:
         "norm_at_0": lambda x: x.norm(),
         "sqrt_at_0": torch.sqrt,
     }[name]
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_max_along_a_dim_scatters_its_gradient_leaving_plus_zero_and_confining_nan(create_graph: bool) -> None:
+    """PyTorch scatters max's gradient to the winners: the rest is +0.0 (not -0.0, as a product
+    with a 0/1 mask would give for a negative upstream gradient), and a NaN upstream reaches only
+    the winner (a mask product would spread NaN * 0 = NaN over the whole row)."""
+    x = tg.tensor(np.array([[0.5, 2.0, 1.0], [3.0, -1.0, 0.0]]), requires_grad=True)
+    y = x.max(1).values
+    g, = tg.grad((y * tg.tensor(np.array([-2.0, np.nan]))).sum(), [x], create_graph=create_graph)
+    got = g.detach().numpy()
+    assert got[0].tolist() == [0.0, -2.0, 0.0] and not np.signbit(got[0, [0, 2]]).any()
+    assert np.isnan(got[1, 0]) and got[1, 1:].tolist() == [0.0, 0.0]
