@@ -81,3 +81,15 @@ def test_a_step_saved_as_a_0d_array_comes_back_as_a_python_int() -> None:
     assert type(restored["step"]) is int and restored["step"] == 3
     assert type(restored["scale"]) is float  # any other 0-d value: a Python number
     np.testing.assert_array_equal(restored["exp_avg_sq"], [1.0, 1.0])
+
+
+def test_a_step_saved_as_a_float_as_pytorch_saves_it_comes_back_as_an_int() -> None:
+    # PyTorch keeps Adam's step as a float tensor; converted to NumPy it arrives as a 0-d float array
+    p, = _params(2)
+    opt = optim.Adam([p])
+    state = {"step": np.array(3.0, dtype=np.float32), "exp_avg": np.zeros(2), "exp_avg_sq": np.ones(2),
+             "plain": 0.5}
+    opt.load_state_dict({"state": {0: state}})
+    restored = opt.state[0]
+    assert type(restored["step"]) is int and restored["step"] == 3
+    assert restored["plain"] == 0.5  # a plain number (no .item()) is kept as it is
